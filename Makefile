@@ -1,0 +1,46 @@
+# Two commands do all the set-up on a fresh Debian machine with Python 3.11: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+KERNEL := bedrock-tracker
+
+.PHONY: demo test lab bench install notebooks clean browser
+
+$(VENV)/bin/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Bedrock Usage Tracker (Python)" >/dev/null
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP)
+
+# headless Chromium for the report tests (Debian package; skipped when already there)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+demo: install
+	$(VENV)/bin/bedrock-tracker demo --jobs 2
+
+test: install browser
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/collect.py
+
+lab: install
+	$(PY) -m pip install --quiet -e ".[lab]"
+	cd notebooks && ../$(VENV)/bin/jupyter lab --notebook-dir=. --MultiKernelManager.default_kernel_name=$(KERNEL)
+
+notebooks: install
+	$(PY) scripts/make_notebooks.py
+
+clean:
+	rm -rf outputs demo_account

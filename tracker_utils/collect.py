@@ -1,0 +1,131 @@
+"""Stage 1, collect: raw sources in, tidy frames out (``data/collect_*.parquet`` and ``data/collect.json``).
+
+Sources: invocation logs (local folder laid out like S3, or S3 itself, or Athena), CloudWatch ``AWS/Bedrock``
+metrics (recorded GetMetricData pages) and the bill (Cost Explorer pages or CUR 2.0 files). The raw CloudWatch and
+Cost Explorer responses are kept under ``data/raw/`` in the demo's layout, so any run can be replayed offline.
+Prompts and responses stop here: the frames hold counts and ids only.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .config import RunConfig, resolve_path
+from .io import read_json, write_json, write_parquet
+from .sources import cloudwatch as cwsrc
+from .sources import logs as logsrc
+
+BEDROCK_FIRST_PARTY = "Amazon Bedrock"
+
+
+def bill_scope(request: dict | None, params_scope: str) -> str:
+    """'all' when the bill covers Marketplace (Amazon Bedrock Edition) lines, 'first_party' when a filter missed them."""
+    if params_scope == "first_party":
+        return "first_party"
+    text = json.dumps((request or {}).get("Filter", {}))
+    if '"SERVICE"' not in text:
+        return "all"
+    return "all" if "Amazon Bedrock Edition" in text else "first_party"
+
+
+def _local_sources(cfg: RunConfig):
+    p = cfg.params
+    root = cfg.data_root
+    base = logsrc.log_base(p.logs_prefix, p.account, cfg.region)
+    objs, skipped = logsrc.list_local(root / "s3" / p.logs_bucket, base, cfg.day, p.window_after_hours)
+    cw_path = root / "cloudwatch" / cfg.region / f"{cfg.date}.json"
+    cw = read_json(cw_path) if cw_path.exists() else None
+    ce = None
+    if p.cost_source == "ce":
+        ce_path = root / "costexplorer" / f"{cfg.date}.json"
+        ce = read_json(ce_path) if ce_path.exists() else None
+    return objs, skipped, cw, ce
+
+
+def run(cfg: RunConfig) -> dict:
+    """Collect one date and region. Returns the collect summary (also written to ``data/collect.json``)."""
+    t0 = time.perf_counter()
+    p = cfg.params
+    from .sources import bill as billsrc
+
+    athena_frame = None
+    if p.source in ("demo", "local"):
+        objs, skipped, cw_rec, ce_rec = _local_sources(cfg)
+    else:
+        from .sources import aws
+        ctx = aws.AwsContext.from_params(p, cfg.region)
+        if p.engine == "athena":
+            from .sources import athena
+            athena_frame = athena.collect(ctx, cfg)
+            objs, skipped = [], {}
+        else:
+            objs, skipped = aws.list_log_objects(ctx, cfg.day, p.window_after_hours)
+        cw_rec = aws.fetch_cloudwatch(ctx, cfg.day)
+        ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cfg.data_dir / "raw") if p.cost_source == "ce" else None
+
+    # logs --------------------------------------------------------------------------------------------------------
+    if athena_frame is not None:
+        res = athena_frame
+    else:
+        res = logsrc.collect(objs, cfg.day, cfg.as_of, strict=p.strict, workers=max(1, p.jobs))
+    write_parquet(res.used, cfg.data("collect_logs.parquet"))
+    write_parquet(res.late, cfg.data("collect_logs_late.parquet"))
+    write_parquet(res.quarantine, cfg.data("collect_quarantine.parquet"))
+
+    # CloudWatch --------------------------------------------------------------------------------------------------
+    raw = cfg.data_dir / "raw"
+    if cw_rec is not None:
+        write_json(raw / "cloudwatch" / cfg.region / f"{cfg.date}.json", cw_rec)
+        cw = cwsrc.parse_metric_data(cw_rec)
+    else:
+        cw = pd.DataFrame(columns=cwsrc.COLUMNS)
+    write_parquet(cw, cfg.data("collect_cloudwatch.parquet"))
+
+    # the bill ----------------------------------------------------------------------------------------------------
+    bill_info: dict = {"source": p.cost_source}
+    if p.cost_source == "ce" and ce_rec is not None:
+        write_json(raw / "costexplorer" / f"{cfg.date}.json", ce_rec)
+        bill = billsrc.parse_cost_explorer_pages(ce_rec["pages"])
+        bill_info["scope"] = bill_scope(ce_rec.get("request"), p.bill_services)
+    elif p.cost_source == "cur":
+        cur_paths = [p.cur]
+        if p.cur.startswith("s3://"):
+            from .sources import aws
+            cur_paths = aws.fetch_cur(aws.AwsContext.from_params(p, cfg.region), p.cur, cfg.data_dir / "raw" / "cur")
+        else:
+            cur_paths = [resolve_path(p.cur)]
+        bill, cur_info = billsrc.read_cur(cur_paths, cfg.date, cfg.date)
+        bill_info.update(cur_info)
+        bill_info["scope"] = p.bill_services
+    else:
+        bill = billsrc.empty_bill()
+        bill_info["missing"] = p.cost_source != "none"
+        bill_info["scope"] = p.bill_services
+    if p.bill_services == "first_party":
+        bill = bill[bill["service"] == BEDROCK_FIRST_PARTY]
+    in_region = bill["region"] == cfg.region
+    bill_info["other_region_lines"] = int((bill["region"].notna() & ~in_region & (bill["region"] != "")).sum())
+    unplaced = bill[bill["region"].isna() | (bill["region"] == "")]
+    bill_info["unplaced_lines"] = [{"service": r.service, "usage_type": r.usage_type, "cost_usd": str(r.cost_usd)}
+                                   for r in unplaced.itertuples()]
+    write_parquet(bill[in_region].reset_index(drop=True), cfg.data("collect_bill.parquet"))
+
+    quality = dict(res.quality)
+    quality["files_skipped"] = skipped
+    summary = {
+        "date": cfg.date, "region": cfg.region, "source": p.source, "engine": p.engine,
+        "as_of": cfg.as_of.isoformat() if cfg.as_of else dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "as_of_param": p.logs_as_of,
+        "window": {"first_hour": f"{cfg.date}T00:00Z", "hours": 24 + p.window_after_hours},
+        "data_quality": quality,
+        "cloudwatch": {"recorded": cw_rec is not None, "series": int(cw[["model_id", "metric"]].drop_duplicates().shape[0])},
+        "bill": bill_info,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    write_json(cfg.data("collect_files.json"), res.files)
+    write_json(cfg.data("collect.json"), summary)
+    return summary

@@ -1,0 +1,263 @@
+"""Parameters: one params file, validated up front, resolved once per date and region.
+
+Every notebook calls :func:`resolve` in the cell after its ``parameters`` cell. The runner calls
+:func:`load_params` before any work starts, so a misspelled key, a malformed date or an unknown region
+is one clear error message, not a half-finished run.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass, field, asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PARAMS = REPO / "params" / "default.yaml"
+
+# Regions where Amazon Bedrock runtime is offered (a typo such as "us-east1" is an error, not an empty run).
+KNOWN_REGIONS = {
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "us-gov-west-1", "us-gov-east-1",
+    "ca-central-1", "ca-west-1", "sa-east-1", "mx-central-1",
+    "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "eu-south-1", "eu-south-2",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+    "ap-southeast-4", "ap-southeast-5", "ap-southeast-7", "ap-south-1", "ap-south-2", "ap-east-1", "ap-east-2",
+    "me-south-1", "me-central-1", "il-central-1", "af-south-1",
+}
+
+
+class ParamError(ValueError):
+    """A parameter is wrong. The message names the key and what is expected."""
+
+
+@dataclass
+class Params:
+    """Everything a run can be told. Defaults describe the built-in demo account."""
+
+    source: str = "demo"                 # demo | local | aws
+    data_root: str = "demo_account"      # local/demo: folder laid out like the AWS sources (relative to the repo)
+    account: str = "123456789012"        # AWS account id whose logs are read
+    logs_bucket: str = "demo-bedrock-logs"
+    logs_prefix: str = "bedrock/invocation-logs"
+    regions: list = field(default_factory=lambda: ["us-east-1", "ap-northeast-2"])
+    start: str = "2026-11-02"            # ISO day, UTC (inclusive)
+    end: str = "2026-11-04"              # ISO day, UTC (inclusive)
+    output_dir: str = "outputs"
+    logs_as_of: str = ""                 # "" = now; ISO time; or "+Nh" = N hours after the end of the day
+    window_after_hours: int = 3          # hour folders read after the day (records are filed by delivery time)
+    cost_source: str = "ce"              # ce | cur | none
+    cur: str = ""                        # CUR 2.0 export: local path or s3:// URI (cost_source: cur)
+    bill_services: str = "all"           # all | first_party (a SERVICE = 'Amazon Bedrock' filter, as the seed used)
+    engine: str = "local"                # local | athena
+    endpoint_url: str = ""               # AWS endpoint override (emulator); AWS_ENDPOINT_URL is honoured too
+    profile: str = ""                    # AWS named profile
+    max_attempts: int = 8                # botocore retry attempts (standard mode)
+    athena_database: str = "bedrock_logs"
+    athena_table: str = "invocations"
+    athena_workgroup: str = "primary"
+    athena_output: str = ""              # s3://bucket/prefix/ for Athena results
+    app_filter: str = ""                 # only usage of this application (data, never SQL text)
+    apps_file: str = "params/apps.yaml"
+    prices_dir: str = "params"
+    tolerance_tokens_pct: float = 0.5    # logs vs CloudWatch: hourly differences within this are noise
+    tolerance_cost_pct: float = 1.0      # bill vs priced CloudWatch: differences within this are rounding
+    tolerance_cost_abs: float = 0.0001   # ...or within this many dollars
+    anomaly_factor: float = 2.0          # flag cost above factor x trailing median (or below 1/factor)
+    anomaly_window_days: int = 7
+    redact: bool = False                 # replace principal names and account ids in shared reports
+    strict: bool = False                 # fail on the first bad record instead of quarantining it
+    jobs: int = 1
+
+    @property
+    def dates(self) -> list[str]:
+        d0, d1 = parse_day(self.start, "start"), parse_day(self.end, "end")
+        return [(d0 + dt.timedelta(days=i)).isoformat() for i in range((d1 - d0).days + 1)]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+FIELDS = {f for f in Params.__dataclass_fields__}
+CHOICES = {
+    "source": {"demo", "local", "aws"},
+    "cost_source": {"ce", "cur", "none"},
+    "engine": {"local", "athena"},
+    "bill_services": {"all", "first_party"},
+}
+
+
+def parse_day(value: Any, key: str = "date") -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    s = str(value)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+        raise ParamError(f"{key}: {value!r} is not an ISO day (YYYY-MM-DD)")
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError as e:
+        raise ParamError(f"{key}: {value!r} is not a valid day ({e})") from None
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in {"true", "1", "yes"}:
+            return True
+        if str(value).lower() in {"false", "0", "no", ""}:
+            return False
+        raise ParamError(f"{key}: expected true/false, got {value!r}")
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ParamError(f"{key}: expected an integer, got {value!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ParamError(f"{key}: expected a number, got {value!r}") from None
+    if isinstance(default, list):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ParamError(f"{key}: expected a list, got {value!r}")
+        return list(value)
+    return "" if value is None else str(value)
+
+
+def load_params(params_file: str | Path | None = None, overrides: dict | None = None) -> Params:
+    """Read a params YAML file (default ``params/default.yaml``), apply overrides, validate everything."""
+    raw: dict = {}
+    path = Path(params_file) if params_file else DEFAULT_PARAMS
+    if not path.is_absolute() and not path.exists():
+        path = REPO / path
+    if params_file or path.exists():
+        if not path.exists():
+            raise ParamError(f"params file {params_file} not found")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ParamError(f"params file {path}: expected a mapping of key: value")
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(raw) - FIELDS)
+    if unknown:
+        hints = []
+        import difflib
+        for k in unknown:
+            close = difflib.get_close_matches(k, FIELDS, n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ParamError("unknown parameter " + ", ".join(hints) + f" in {path.name}")
+    base = Params()
+    values = {k: _coerce(k, v, getattr(base, k)) for k, v in raw.items()}
+    p = Params(**{**base.to_dict(), **values})
+    validate(p)
+    return p
+
+
+def validate(p: Params) -> None:
+    for key, allowed in CHOICES.items():
+        if getattr(p, key) not in allowed:
+            raise ParamError(f"{key}: {getattr(p, key)!r} is not one of {sorted(allowed)}")
+    d0, d1 = parse_day(p.start, "start"), parse_day(p.end, "end")
+    if d1 < d0:
+        raise ParamError(f"end {p.end} is before start {p.start}")
+    if not p.regions:
+        raise ParamError("regions: at least one region is needed")
+    bad = [r for r in p.regions if r not in KNOWN_REGIONS]
+    if bad:
+        raise ParamError(f"regions: unknown region(s) {', '.join(bad)}")
+    if not re.fullmatch(r"\d{12}", p.account):
+        raise ParamError(f"account: {p.account!r} is not a 12-digit AWS account id")
+    if p.source == "aws" and not p.logs_bucket:
+        raise ParamError("logs_bucket: needed when source is aws")
+    if p.cost_source == "cur" and not p.cur:
+        raise ParamError("cur: a CUR 2.0 export path or s3:// URI is needed when cost_source is cur")
+    if p.source in {"demo", "local"}:
+        root = resolve_path(p.data_root)
+        if p.source == "local" and not root.exists():
+            raise ParamError(f"data_root: {root} does not exist")
+    if p.logs_as_of and not p.logs_as_of.startswith("+"):
+        try:
+            parse_time(p.logs_as_of)
+        except ValueError:
+            raise ParamError(f"logs_as_of: {p.logs_as_of!r} is not an ISO time or +Nh") from None
+    if p.engine == "athena" and p.source != "aws":
+        raise ParamError("engine athena needs source aws")
+
+
+def parse_time(s: str) -> dt.datetime:
+    t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(dt.timezone.utc)
+
+
+def resolve_path(p: str | Path) -> Path:
+    p = Path(p)
+    return p if p.is_absolute() else (REPO / p)
+
+
+@dataclass
+class RunConfig:
+    """One date and one region, with every path the stages use."""
+
+    params: Params
+    date: str
+    region: str
+    run_dir: Path
+    interactive: bool = False
+
+    @property
+    def day(self) -> dt.date:
+        return dt.date.fromisoformat(self.date)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.run_dir / "data"
+
+    def data(self, name: str) -> Path:
+        return self.data_dir / name
+
+    @property
+    def day_start(self) -> dt.datetime:
+        return dt.datetime.combine(self.day, dt.time(0), tzinfo=dt.timezone.utc)
+
+    @property
+    def day_end(self) -> dt.datetime:
+        return self.day_start + dt.timedelta(days=1)
+
+    @property
+    def as_of(self) -> dt.datetime | None:
+        s = self.params.logs_as_of
+        if not s:
+            return None
+        if s.startswith("+"):
+            hours = float(s[1:].rstrip("h"))
+            return self.day_end + dt.timedelta(hours=hours)
+        return parse_time(s)
+
+    @property
+    def data_root(self) -> Path:
+        return resolve_path(self.params.data_root)
+
+
+def run_dir(output_dir: str | Path, date: str, region: str) -> Path:
+    return resolve_path(output_dir) / date / region
+
+
+def resolve(date: str, region: str, params_file: str = "", output_dir: str = "", interactive: bool = False,
+            **overrides) -> RunConfig:
+    """The one helper every notebook calls after its parameters cell."""
+    parse_day(date, "date")
+    if output_dir:
+        overrides["output_dir"] = output_dir
+    p = load_params(params_file or None, overrides)
+    if region not in KNOWN_REGIONS:
+        raise ParamError(f"region: unknown region {region!r}")
+    rd = run_dir(p.output_dir, date, region)
+    (rd / "data").mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MPLBACKEND", "agg")
+    return RunConfig(params=p, date=date, region=region, run_dir=rd, interactive=bool(interactive))

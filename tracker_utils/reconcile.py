@@ -1,0 +1,503 @@
+"""Stage 3, reconcile: logs vs CloudWatch vs the bill, with every difference sized and named.
+
+Two identities hold for every model, date and region, and every gap is one term of one of them:
+
+- usage:  CloudWatch - logs = late_delivery + logging_outage + failed_calls + unexplained   (invocations and tokens)
+- money:  billed - logs cost = (the cost of the usage gaps) + price_mismatch + unlogged_endpoint + unpriced_model
+                               + scope + unexplained
+
+``day_edge`` is sized but already counted (the kit reads the next day's first hour folders). Which source answers
+which question: totals come from the bill; the per-application split comes from the logs, scaled to the bill per
+model where the logs are short; CloudWatch says whether the logs are complete.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from decimal import Decimal, ROUND_HALF_EVEN
+
+import pandas as pd
+
+from .config import RunConfig
+from .io import read_json, read_parquet, write_json, write_parquet
+
+TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
+COUNTS = ["invocations", *TOKENS]
+UNIT_TOKEN = {"input": "input_tokens", "output": "output_tokens", "cache_read": "cache_read_tokens",
+              "cache_write_5m": "cache_write_tokens", "cache_write_1h": "cache_write_tokens"}
+UNIT_COST = {"input": "cost_input", "output": "cost_output", "cache_read": "cost_cache_read",
+             "cache_write_5m": "cost_cache_write", "cache_write_1h": "cost_cache_write"}
+USAGE_KINDS = ("late_delivery", "logging_outage", "failed_calls")
+KIND_ORDER = ["late_delivery", "logging_outage", "failed_calls", "day_edge", "unpriced_model", "price_mismatch",
+              "unlogged_endpoint", "scope", "unexplained"]
+KIND_TEXT = {
+    "late_delivery": "late log delivery", "logging_outage": "a logging outage", "failed_calls": "failed or throttled calls",
+    "day_edge": "records filed under the next day's folder", "unpriced_model": "a model the price book does not know",
+    "price_mismatch": "a price the book has wrong", "unlogged_endpoint": "usage that is never logged (batch, bedrock-mantle)",
+    "scope": "bill lines the bill query missed", "unexplained": "unexplained",
+}
+Q6 = Decimal("0.000001")
+
+
+def dsum(values) -> Decimal:
+    total = Decimal(0)
+    for v in values:
+        if v not in (None, ""):
+            total += Decimal(str(v))
+    return total
+
+
+def money(d: Decimal) -> str:
+    return str(Decimal(d).quantize(Q6, rounding=ROUND_HALF_EVEN))
+
+
+def usd(d: Decimal) -> str:
+    """Headline dollars: cents for amounts of a dollar or more, else enough digits to be non-zero."""
+    d = Decimal(d)
+    if abs(d) >= 1 or d == 0:
+        return f"${d.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,}"
+    return f"${d.quantize(Decimal('0.0001') if abs(d) >= Decimal('0.01') else Q6, rounding=ROUND_HALF_EVEN)}"
+
+
+def bill_scope_of(scope: str) -> str:
+    return "global" if scope == "global" else "regional"
+
+
+def _zero() -> dict:
+    return {**{k: 0 for k in COUNTS}, "cost": Decimal(0)}
+
+
+class Gap:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.sizes = _zero()
+        self.hours: set[int] = set()
+        self.details: list[str] = []
+        self.within_tolerance = False
+
+    def add(self, counts: dict | None = None, cost: Decimal = Decimal(0), hour: int | None = None, sign: int = 1):
+        for k in COUNTS:
+            self.sizes[k] += sign * int((counts or {}).get(k, 0))
+        self.sizes["cost"] += sign * cost
+        if hour is not None:
+            self.hours.add(hour)
+
+    def to_dict(self, explanation: str) -> dict:
+        d = {"kind": self.kind, **{k: self.sizes[k] for k in COUNTS}, "cost_usd": money(self.sizes["cost"]),
+             "hours": sorted(self.hours), "explanation": explanation,
+             "usage_gap": self.kind in USAGE_KINDS or (self.kind == "unexplained" and any(self.sizes[k] for k in COUNTS)),
+             "in_logs": self.kind == "day_edge"}
+        if self.kind == "unexplained":
+            d["within_tolerance"] = self.within_tolerance
+        return d
+
+
+def _hours_text(hours) -> str:
+    return ", ".join(f"{h:02d}:00" for h in sorted(hours))
+
+
+def _sum_frame(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Integer sums and exact decimal cost sums per key."""
+    if df.empty:
+        return pd.DataFrame(columns=keys + COUNTS + ["cost"])
+    g = df.groupby(keys, dropna=False)
+    out = g[[c for c in COUNTS if c in df]].sum()
+    out["cost"] = g["cost_usd"].agg(dsum)
+    return out.reset_index()
+
+
+def _cost_by_unit(df: pd.DataFrame) -> dict:
+    return {u: dsum(df[c]) for u, c in UNIT_COST.items() if u != "cache_write_1h"} if not df.empty else {}
+
+
+def _billing_tokens(name: str) -> set[str]:
+    return {t for t in re.split(r"[^a-z0-9]+|(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])", name.lower()) if t}
+
+
+def _guess_model(billing_name: str, candidates: list[str]) -> str | None:
+    want = _billing_tokens(billing_name)
+    hits = [m for m in candidates if want and want <= _billing_tokens(m)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.DataFrame, bill: pd.DataFrame,
+              delivery: pd.DataFrame, bill_info: dict, unpriced: list[str], tol_tokens_pct: float = 0.5,
+              tol_cost_pct: float = 1.0, tol_cost_abs: float = 0.0001, display: dict | None = None):
+    """Return (models: list of per-model dicts, hourly frame, usage-type frame)."""
+    display = display or {}
+    models: dict[str, dict] = {}
+
+    def model(base: str) -> dict:
+        if base not in models:
+            models[base] = {"model": base, "model_ids_seen": set(), "logs": _zero(), "cloudwatch": _zero(),
+                            "billed": Decimal(0), "bill_lines": 0, "gaps": {}}
+        return models[base]
+
+    def gap(base: str, kind: str) -> Gap:
+        g = model(base)["gaps"]
+        if kind not in g:
+            g[kind] = Gap(kind)
+        return g[kind]
+
+    # --- logs vs CloudWatch, per hour and model id -----------------------------------------------------------
+    keys = ["hour", "model_id", "base_model"]
+    logs_all = _sum_frame(price_logs, keys)
+    logs_err = _sum_frame(price_logs[price_logs["status"] != "ok"] if not price_logs.empty else price_logs, keys)
+    late = _sum_frame(price_late, keys)
+    cw = _sum_frame(price_cw, keys)
+    frames = {"logs": logs_all, "err": logs_err, "late": late, "cw": cw}
+    idx = set()
+    for f in frames.values():
+        idx |= set(map(tuple, f[keys].itertuples(index=False)))
+    lookup = {name: {tuple(r[:3]): r for r in f[keys + COUNTS + ["cost"]].itertuples(index=False, name=None)}
+              for name, f in frames.items()}
+    fail_by_hour = defaultdict(int)
+    ok_by_hour = defaultdict(int)
+    if not delivery.empty:
+        for r in delivery.itertuples(index=False):
+            if r.metric.endswith("DeliveryFailure"):
+                fail_by_hour[pd.Timestamp(r.hour).hour] += int(r.value)
+            elif r.metric.endswith("DeliverySuccess"):
+                ok_by_hour[pd.Timestamp(r.hour).hour] += int(r.value)
+
+    def vec(name, k):
+        r = lookup[name].get(k)
+        if r is None:
+            return {**{c: 0 for c in COUNTS}, "cost": Decimal(0)}
+        return {**{c: int(v) for c, v in zip(COUNTS, r[3:3 + len(COUNTS)])}, "cost": r[-1]}
+
+    hourly_rows = []
+    for k in sorted(idx, key=lambda t: (pd.Timestamp(t[0]), t[1])):
+        hour_ts, model_id, base = k
+        h = pd.Timestamp(hour_ts).hour
+        m = model(base)
+        m["model_ids_seen"].add(model_id)
+        L, E, La, C = vec("logs", k), vec("err", k), vec("late", k), vec("cw", k)
+        for c in COUNTS:
+            m["logs"][c] += L[c]
+            m["cloudwatch"][c] += C[c]
+        m["logs"]["cost"] += L["cost"]
+        m["cloudwatch"]["cost"] += C["cost"]
+        if E["invocations"]:
+            gap(base, "failed_calls").add(E, E["cost"], h, sign=-1)
+        if La["invocations"]:
+            gap(base, "late_delivery").add(La, La["cost"], h)
+        R = {c: C[c] - (L[c] - E[c]) - La[c] for c in COUNTS}
+        R_cost = C["cost"] - (L["cost"] - E["cost"]) - La["cost"]
+        cause = ""
+        if any(R.values()) or R_cost:
+            short = R["invocations"] > 0 or any(R[t] > 0 for t in TOKENS)
+            if short and fail_by_hour.get(h, 0) > 0:
+                cause = "logging_outage"
+            else:
+                cause = "unexplained"
+                base_size = max(C["invocations"], 1)
+                g = gap(base, "unexplained")
+                within = abs(R["invocations"]) * 100 <= tol_tokens_pct * base_size and all(
+                    abs(R[t]) * 100 <= tol_tokens_pct * max(C[t], 1) for t in TOKENS)
+                g.within_tolerance = (g.within_tolerance or not g.sizes["invocations"]) and within
+            gap(base, cause).add(R, R_cost, h)
+        elif E["invocations"]:
+            cause = "failed_calls"
+        if La["invocations"] and not cause:
+            cause = "late_delivery"
+        hourly_rows.append({"hour": hour_ts, "model_id": model_id, "base_model": base,
+                            **{f"logs_{c}": L[c] for c in COUNTS}, "logs_errors": E["invocations"],
+                            **{f"late_{c}": La[c] for c in COUNTS},
+                            **{f"cloudwatch_{c}": C[c] for c in COUNTS},
+                            "delivery_failures": fail_by_hour.get(h, 0), "delivery_successes": ok_by_hour.get(h, 0),
+                            "residual_invocations": R["invocations"], "cause": cause or "match",
+                            "logs_cost_usd": money(L["cost"]), "cloudwatch_cost_usd": money(C["cost"])})
+    # day edge: already in the logs, sized for the record
+    if not price_logs.empty and "day_edge" in price_logs:
+        edge = price_logs[price_logs["day_edge"]]
+        for r in _sum_frame(edge, ["hour", "base_model"]).itertuples(index=False):
+            gap(r.base_model, "day_edge").add({c: getattr(r, c) for c in COUNTS}, r.cost, pd.Timestamp(r.hour).hour)
+
+    # --- the bill vs CloudWatch priced, per model, unit, scope and tier -----------------------------------------
+    tol_pct, tol_abs = Decimal(str(tol_cost_pct)), Decimal(str(tol_cost_abs))
+    cw_by = {}
+    if not price_cw.empty:
+        for (base, bscope), f in price_cw.assign(bscope=price_cw["scope"].map(bill_scope_of)).groupby(["base_model", "bscope"]):
+            cw_by[(base, bscope)] = {"cost": _cost_by_unit(f), "tokens": {t: int(f[t].sum()) for t in TOKENS}}
+    logs_by = {}
+    if not price_logs.empty:
+        for (base, bscope), f in price_logs.assign(bscope=price_logs["scope"].map(bill_scope_of)).groupby(["base_model", "bscope"]):
+            logs_by[(base, bscope)] = {"cost": _cost_by_unit(f), "tokens": {t: int(f[t].sum()) for t in TOKENS}}
+    ut_rows = []
+    billed_keys = set()
+    unpriced_candidates = sorted(set(unpriced))
+    for r in bill.itertuples(index=False):
+        cost = Decimal(str(r.cost_usd))
+        tokens = int(r.tokens)
+        base = r.base_model
+        tcol = UNIT_TOKEN.get(r.unit)
+        note, kind = "", ""
+        cw_cost = logs_cost = None
+        cw_tokens = logs_tokens = None
+        if not r.matched:
+            guess = _guess_model(r.billing_name or "", unpriced_candidates) if r.recognized else None
+            if guess:
+                base, kind = guess, "unpriced_model"
+                note = f"usage type {r.usage_type} is not in the price book; its name matches {guess}"
+            else:
+                base, kind = "(unmatched bill lines)", "unexplained"
+                note = f"usage type {r.usage_type} ({r.service}) matches no model in the book" + (
+                    f": {r.reason}" if not r.recognized and r.reason else "")
+        elif r.tier not in ("standard",) or r.endpoint != "runtime":
+            kind = "unlogged_endpoint"
+            note = f"{r.usage_type}: {r.tier} tier via {r.endpoint}; such usage has no invocation logs or runtime metrics"
+        elif tcol is None:
+            kind = "unexplained"
+            note = f"{r.usage_type}: not a token usage type"
+        else:
+            billed_keys.add((base, r.scope, r.unit))
+            c = cw_by.get((base, r.scope))
+            lg = logs_by.get((base, r.scope))
+            cw_cost = (c or {}).get("cost", {}).get(r.unit, Decimal(0))
+            cw_tokens = (c or {}).get("tokens", {}).get(tcol, 0)
+            logs_cost = (lg or {}).get("cost", {}).get(r.unit, Decimal(0))
+            logs_tokens = (lg or {}).get("tokens", {}).get(tcol, 0)
+            if base in unpriced_candidates and cw_cost == 0:
+                kind = "unpriced_model"
+                note = f"{r.usage_type} billed for a model/region the book has no price for"
+            else:
+                diff = cost - cw_cost
+                limit = max(tol_abs, abs(cw_cost) * tol_pct / 100)
+                if abs(diff) > limit:
+                    kind = "price_mismatch"
+                    implied = (cost * 1000 / Decimal(cw_tokens)) if cw_tokens else None
+                    note = (f"{r.usage_type}: billed {usd(cost)} for {cw_tokens:,} CloudWatch tokens, the book says "
+                            f"{usd(cw_cost)}" + (f" (the bill implies ${implied.quantize(Decimal('0.0000001'))}/1K)" if implied else ""))
+                elif diff:
+                    kind = "unexplained"
+                    note = f"{r.usage_type}: {usd(diff)} within the cost tolerance (rounding)"
+        m = model(base)
+        m["billed"] += cost
+        m["bill_lines"] += 1
+        if kind:
+            g = gap(base, kind)
+            if kind == "price_mismatch":
+                g.add({tcol: cw_tokens}, cost - cw_cost)
+            elif kind == "unexplained" and cw_cost is not None:
+                g.add(None, cost - cw_cost)
+                g.within_tolerance = True
+            else:
+                g.add({tcol: tokens} if tcol else None, cost)
+            if note:
+                g.details.append(note)
+        ut_rows.append({"usage_type": r.usage_type, "service": r.service, "base_model": base, "unit": r.unit,
+                        "tier": r.tier, "scope": r.scope, "endpoint": r.endpoint, "billed_tokens": tokens,
+                        "billed_cost_usd": money(cost),
+                        "cloudwatch_tokens": cw_tokens, "cloudwatch_cost_usd": money(cw_cost) if cw_cost is not None else None,
+                        "logs_tokens": logs_tokens, "logs_cost_usd": money(logs_cost) if logs_cost is not None else None,
+                        "bill_vs_cloudwatch": "agrees" if kind == "" or (kind == "unexplained" and cw_cost is not None) else kind,
+                        "bill_vs_logs": ("agrees" if logs_cost is not None and abs(cost - logs_cost) <= max(tol_abs, abs(logs_cost) * tol_pct / 100)
+                                         else "differs") if logs_cost is not None else "n/a",
+                        "note": note})
+    # CloudWatch usage with no bill line at all
+    scope_limited = bill_info.get("scope") == "first_party"
+    bill_missing = bill_info.get("missing") or bill_info.get("source") == "none"
+    for (base, bscope), c in cw_by.items():
+        for unit, ccost in c["cost"].items():
+            if not ccost or (base, bscope, unit) in billed_keys:
+                continue
+            kind = "scope" if scope_limited else "unexplained"
+            g = gap(base, kind)
+            g.add({UNIT_TOKEN[unit]: -c["tokens"][UNIT_TOKEN[unit]]}, -ccost)
+            if kind == "scope":
+                g.details.append(f"{display.get(base, base)} {unit}: {usd(ccost)} of CloudWatch usage has no bill line; the bill "
+                                 "query was limited to SERVICE = 'Amazon Bedrock' and missed Marketplace "
+                                 "'(Amazon Bedrock Edition)' lines")
+            else:
+                g.details.append(f"{display.get(base, base)} {unit}: {usd(ccost)} of CloudWatch usage has no bill line"
+                                 + (" (no bill was collected)" if bill_missing else " (Cost Explorer lags about 24 h; re-collect)"))
+    return models, pd.DataFrame(hourly_rows), pd.DataFrame(ut_rows)
+
+
+def explain(kind: str, g: Gap, display_name: str) -> str:
+    s = g.sizes
+    hrs = f" in {len(g.hours)} hour{'s' if len(g.hours) != 1 else ''} ({_hours_text(g.hours)} UTC)" if g.hours else ""
+    detail = ("; " + "; ".join(dict.fromkeys(g.details))) if g.details else ""
+    if kind == "late_delivery":
+        return (f"{s['invocations']:,} invocations of {display_name}{hrs} were delivered to the log bucket after the "
+                f"collection time; re-collect to include them ({usd(s['cost'])})")
+    if kind == "logging_outage":
+        return (f"{s['invocations']:,} invocations of {display_name}{hrs} are counted by CloudWatch but missing from the logs, "
+                f"and the S3 log-delivery failure metric is non-zero then ({usd(s['cost'])})")
+    if kind == "failed_calls":
+        return (f"{-s['invocations']:,} failed or throttled calls of {display_name}{hrs} are in the logs with an errorCode; "
+                "CloudWatch does not count them as invocations and they are not billed")
+    if kind == "day_edge":
+        return (f"{s['invocations']:,} invocations of {display_name} from the last minutes of the day were filed under the "
+                f"next day's first hour folder; they are counted here ({usd(s['cost'])})")
+    if kind == "unpriced_model":
+        return f"{display_name} has no price in the book: its logs and CloudWatch usage are priced at $0; billed {usd(s['cost'])}{detail}"
+    if kind == "price_mismatch":
+        return f"the bill for {display_name} differs from CloudWatch tokens at the book's price by {usd(s['cost'])}{detail}"
+    if kind == "unlogged_endpoint":
+        return f"{usd(s['cost'])} billed for {display_name} with no invocation logs or runtime metrics{detail}"
+    if kind == "scope":
+        return f"{usd(-s['cost'])} of {display_name} usage is missing from the bill{detail}"
+    usage = f"{s['invocations']:+,} invocations, {s['input_tokens']:+,} input and {s['output_tokens']:+,} output tokens{hrs}" \
+        if any(s[k] for k in COUNTS) else ""
+    return (f"unexplained for {display_name}: " + ", ".join(x for x in [usage, usd(s['cost']) if s['cost'] else ""] if x)
+            + (" (within tolerance)" if g.within_tolerance else "") + detail)
+
+
+def summarise(models: dict, display: dict) -> list[dict]:
+    out = []
+    for base in sorted(models):
+        m = models[base]
+        gaps = []
+        for kind in KIND_ORDER:
+            g = m["gaps"].get(kind)
+            if g is None:
+                continue
+            gaps.append(g.to_dict(explain(kind, g, display.get(base, base))))
+        out.append({"model": base, "name": display.get(base, base), "model_ids_seen": sorted(m["model_ids_seen"]),
+                    "logs": {**{k: m["logs"][k] for k in COUNTS}, "cost_usd": money(m["logs"]["cost"])},
+                    "cloudwatch": {**{k: m["cloudwatch"][k] for k in COUNTS}, "cost_usd": money(m["cloudwatch"]["cost"])},
+                    "billed": {"cost_usd": money(m["billed"]), "lines": m["bill_lines"]},
+                    "gaps": gaps})
+    return out
+
+
+def roll_up_gaps(models: list[dict]) -> list[dict]:
+    acc: dict[str, dict] = {}
+    for m in models:
+        for g in m["gaps"]:
+            a = acc.setdefault(g["kind"], {"kind": g["kind"], **{k: 0 for k in COUNTS}, "cost": Decimal(0),
+                                           "hours": set(), "models": [], "usage_gap": False, "in_logs": g["in_logs"]})
+            for k in COUNTS:
+                a[k] += g[k]
+            a["cost"] += Decimal(g["cost_usd"])
+            a["hours"] |= set(g["hours"])
+            a["models"].append(m["model"])
+            a["usage_gap"] = a["usage_gap"] or g["usage_gap"]
+            if g["kind"] == "unexplained":
+                a["within_tolerance"] = a.get("within_tolerance", True) and g.get("within_tolerance", False)
+    out = []
+    for kind in KIND_ORDER:
+        if kind in acc:
+            a = acc[kind]
+            cost = a.pop("cost")
+            a["cost_usd"] = money(cost)
+            a["hours"] = sorted(a["hours"])
+            a["explanation"] = f"{KIND_TEXT[kind]}: {usd(cost)}" + (f" in {len(a['hours'])} hour(s) ({_hours_text(a['hours'])} UTC)"
+                                                                   if a["hours"] and kind in ("late_delivery", "logging_outage") else "")
+            out.append(a)
+    return out
+
+
+def verdict(billed: Decimal, logs_cost: Decimal, gaps: list[dict], logs_inv: int, cw_inv: int, bill_present: bool,
+            unpriced: list[str]) -> str:
+    parts = []
+    if bill_present and billed:
+        pct = (logs_cost / billed * 100)
+        parts.append(f"The logs explain {pct.quantize(Decimal('0.1'))}% of the {usd(billed)} billed")
+    elif bill_present:
+        parts.append(f"Nothing was billed; the logs priced at the book come to {usd(logs_cost)}")
+    else:
+        parts.append(f"No bill was collected; the logs priced at the book come to {usd(logs_cost)}")
+    for g in gaps:
+        if g["kind"] in ("unexplained", "failed_calls", "day_edge"):
+            continue
+        c = Decimal(g["cost_usd"])
+        txt = f"{usd(abs(c))} is {KIND_TEXT[g['kind']]}"
+        if g["kind"] in ("late_delivery", "logging_outage") and g["hours"]:
+            txt += f" in {len(g['hours'])} hour{'s' if len(g['hours']) != 1 else ''} ({_hours_text(g['hours'])} UTC)"
+        parts.append(txt)
+    if cw_inv:
+        short = cw_inv - logs_inv
+        parts.append(f"the logs hold {logs_inv:,} invocations against CloudWatch's {cw_inv:,}"
+                     + (f" ({short:+,} = {Decimal(short * 100) / Decimal(cw_inv):.1f}% short)" if short > 0 else ""))
+    unexp = next((g for g in gaps if g["kind"] == "unexplained"), None)
+    if unexp is None:
+        parts.append("nothing is unexplained")
+    elif unexp.get("within_tolerance"):
+        parts.append(f"{usd(abs(Decimal(unexp['cost_usd'])))} is within tolerance; nothing else is unexplained")
+    else:
+        parts.append(f"{usd(abs(Decimal(unexp['cost_usd'])))} and {unexp['invocations']:+,} invocations are unexplained")
+    s = "; ".join(parts) + "."
+    if unpriced:
+        s += f" Unpriced models ({', '.join(unpriced)}) make the logs' total a lower bound."
+    return s
+
+
+def apps_table(price_logs: pd.DataFrame, models: list[dict]) -> list[dict]:
+    """Per application from the logs, plus its share of the bill (logs cost scaled per model to the billed cost)."""
+    if price_logs.empty:
+        return []
+    scale = {}
+    for m in models:
+        lc, bc = Decimal(m["logs"]["cost_usd"]), Decimal(m["billed"]["cost_usd"])
+        scale[m["model"]] = (bc / lc) if lc else None
+    tok_share = {}
+    for m in models:
+        if Decimal(m["logs"]["cost_usd"]) == 0 and Decimal(m["billed"]["cost_usd"]):
+            tok_share[m["model"]] = (Decimal(m["billed"]["cost_usd"]), sum(m["logs"][t] for t in TOKENS))
+    out = []
+    for (app, team, cc), f in price_logs.groupby(["app", "team", "cost_centre"]):
+        cost = dsum(f["cost_usd"])
+        billed = Decimal(0)
+        for base, fm in f.groupby("base_model"):
+            c = dsum(fm["cost_usd"])
+            if scale.get(base) is not None:
+                billed += c * scale[base]
+            elif base in tok_share and tok_share[base][1]:
+                billed += tok_share[base][0] * sum(int(fm[t].sum()) for t in TOKENS) / tok_share[base][1]
+        out.append({"app": app, "team": team, "cost_centre": cc, "invocations": int(f["invocations"].sum()),
+                    **{t: int(f[t].sum()) for t in TOKENS}, "cost_usd": money(cost), "billed_share_usd": money(billed)})
+    return sorted(out, key=lambda a: a["app"])
+
+
+def run(cfg: RunConfig) -> dict:
+    p = cfg.params
+    collect = read_json(cfg.data("collect.json"))
+    price = read_json(cfg.data("price.json"))
+    price_logs = read_parquet(cfg.data("price_logs.parquet"))
+    price_late = read_parquet(cfg.data("price_logs_late.parquet"))
+    price_cw = read_parquet(cfg.data("price_cloudwatch.parquet"))
+    bill = read_parquet(cfg.data("price_bill.parquet"))
+    cw_raw = read_parquet(cfg.data("collect_cloudwatch.parquet"))
+    delivery = cw_raw[cw_raw["model_id"] == ""]
+    display = price.get("display_names", {})
+    models_raw, hourly, usage_types = reconcile(
+        price_logs, price_late, price_cw, bill, delivery, collect["bill"], price["unpriced_models"],
+        p.tolerance_tokens_pct, p.tolerance_cost_pct, p.tolerance_cost_abs, display)
+    models = summarise(models_raw, display)
+    gaps = roll_up_gaps(models)
+    billed = dsum(m["billed"]["cost_usd"] for m in models)
+    logs_cost = dsum(m["logs"]["cost_usd"] for m in models)
+    cw_cost = dsum(m["cloudwatch"]["cost_usd"] for m in models)
+    logs_inv = sum(m["logs"]["invocations"] for m in models)
+    cw_inv = sum(m["cloudwatch"]["invocations"] for m in models)
+    bill_present = not collect["bill"].get("missing") and collect["bill"].get("source") != "none"
+    dq = dict(collect["data_quality"])
+    dq["unpriced_models"] = price["unpriced_models"]
+    dq["provisioned_models"] = price.get("provisioned_models", [])
+    dq["unmatched_bill_usage_types"] = price.get("unmatched_bill_usage_types", [])
+    dq["bill_unplaced_lines"] = collect["bill"].get("unplaced_lines", [])
+    summary = {
+        "date": cfg.date, "region": cfg.region,
+        "verdict": verdict(billed, logs_cost, gaps, logs_inv, cw_inv, bill_present, price["unpriced_models"]),
+        "models": models,
+        "apps": apps_table(price_logs, models),
+        "totals": {"billed_cost_usd": money(billed), "logs_cost_usd": money(logs_cost),
+                   "cloudwatch_cost_usd": money(cw_cost), "logs_invocations": logs_inv, "cloudwatch_invocations": cw_inv,
+                   "explained_pct": str((logs_cost / billed * 100).quantize(Decimal("0.1"))) if billed else None,
+                   "lower_bound": bool(price["unpriced_models"]),
+                   "bill_scope": collect["bill"].get("scope", "all")},
+        "gaps": gaps,
+        "data_quality": dq,
+        "sources": {"logs": collect["source"], "engine": collect["engine"], "as_of": collect["as_of"],
+                    "bill": collect["bill"].get("source"), "cloudwatch": collect["cloudwatch"]["recorded"]},
+        "method": ("Totals come from the bill. Applications are split by the invocation logs; each application's "
+                   "billed share is its logs cost scaled, per model, by that model's billed / logs cost (by tokens "
+                   "where the model is unpriced). CloudWatch tells whether the logs are complete."),
+    }
+    write_parquet(hourly, cfg.data("reconcile_hourly.parquet"))
+    write_parquet(usage_types, cfg.data("reconcile_usage_types.parquet"))
+    write_json(cfg.data("summary.json"), summary)
+    return summary

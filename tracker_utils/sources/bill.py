@@ -1,0 +1,286 @@
+"""The bill side: Cost Explorer pages and CUR 2.0 data exports -> one tidy daily frame.
+
+Every row is one (date, service, usage_type, operation, principal) with exact amounts:
+
+* ``quantity`` and ``cost_usd`` are **decimal strings** (exact; parsed with ``Decimal`` and written
+  in plain notation, e.g. ``'0.0006375'``), never floats.  Sum them with ``Decimal`` too.
+* ``tokens`` = ``quantity * tokens_per_unit`` rounded half-up to an int, for recognized token
+  units; 0 otherwise.  The units are an assumption: first-party quantity in 1K tokens [U/P],
+  Marketplace ``-Units`` in 1M tokens [P] (see :mod:`tracker_utils.usage_types`).
+* ``date`` is the ISO day (``'YYYY-MM-DD'``, UTC) as a string.
+* the usage-type columns (``shape`` ... ``reason``) come from
+  :func:`tracker_utils.usage_types.parse_usage_type`; rows are never dropped for not being
+  understood, they carry ``recognized=False`` and a ``reason``.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from tracker_utils.usage_types import EDITION_SUFFIX, is_bedrock_service, parse_usage_type
+
+BILL_COLUMNS = ["date", "service", "usage_type", "operation", "region", "region_code", "shape",
+                "billing_name", "unit", "tier", "scope", "endpoint", "long_context", "quantity",
+                "tokens", "cost_usd", "recognized", "reason", "principal", "source"]
+_KEY = ("date", "service", "usage_type", "operation", "principal")
+
+# CUR 2.0 product codes of first-party Bedrock, mapped to the CE SERVICE name of the same charges
+# so CE and CUR frames group alike (AmazonBedrockService shows as "Amazon Bedrock Service" in CE [P]).
+CUR_PRODUCT_SERVICE = {"AmazonBedrock": "Amazon Bedrock", "AmazonBedrockService": "Amazon Bedrock Service"}
+# Line item types kept as usage.  DiscountedUsage (reserved-instance covered usage) is kept so no
+# usage disappears, but its unblended cost is normally 0 (the RI fee is a separate line) [U for Bedrock].
+CUR_KEPT_TYPES = ("Usage", "DiscountedUsage")
+_CUR_REQUIRED = ["line_item_usage_start_date", "line_item_product_code", "product_servicecode",
+                 "line_item_usage_type", "line_item_operation", "line_item_usage_amount",
+                 "line_item_unblended_cost", "line_item_line_item_type", "product_region_code",
+                 "bill_billing_entity"]
+_CUR_OPTIONAL = ["product_product_name", "line_item_iam_principal", "product"]
+
+
+def empty_bill() -> pd.DataFrame:
+    """An empty bill frame with the right columns and dtypes."""
+    df = pd.DataFrame({c: pd.Series(dtype=object) for c in BILL_COLUMNS})
+    return df.astype({"tokens": "int64", "long_context": bool, "recognized": bool})
+
+
+def dec(value) -> Decimal:
+    """Exact Decimal of a CE/CUR amount (string, int, or a float via its shortest repr)."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return Decimal(0)
+    try:
+        return Decimal(value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value))
+    except InvalidOperation:
+        raise ValueError(f"not a decimal amount: {value!r}") from None
+
+
+def dec_str(d: Decimal) -> str:
+    """Plain, normalised decimal string: Decimal('6.3750E-4') -> '0.0006375', zero -> '0'."""
+    return "0" if d == 0 else format(d.normalize(), "f")
+
+
+@lru_cache(maxsize=4096)
+def _parse(usage_type: str, service: str):
+    return parse_usage_type(usage_type, service if service else None)
+
+
+def _rows_to_frame(acc: dict, source: str) -> pd.DataFrame:
+    """``acc``: {(date, service, usage_type, operation, principal): [qty, cost, region_fallback]}."""
+    if not acc:
+        return empty_bill()
+    out = []
+    for (date, service, usage_type, operation, principal), (qty, cost, region_fb) in sorted(acc.items()):
+        u = _parse(usage_type, service)
+        tokens = 0
+        if u.recognized and u.unit != "other":
+            tokens = int((qty * u.tokens_per_unit).to_integral_value(rounding=ROUND_HALF_UP))
+        out.append({
+            "date": date, "service": service, "usage_type": usage_type, "operation": operation,
+            "region": u.region or region_fb or None, "region_code": u.region_code, "shape": u.shape,
+            "billing_name": u.billing_name, "unit": u.unit, "tier": u.tier, "scope": u.scope,
+            "endpoint": u.endpoint, "long_context": u.long_context, "quantity": dec_str(qty),
+            "tokens": tokens, "cost_usd": dec_str(cost), "recognized": u.recognized,
+            "reason": u.reason, "principal": principal, "source": source})
+    df = pd.DataFrame(out, columns=BILL_COLUMNS)
+    return df.astype({"tokens": "int64", "long_context": bool, "recognized": bool})
+
+
+def _add(acc: dict, key: tuple, qty: Decimal, cost: Decimal, region_fb: str | None = None) -> None:
+    cur = acc.get(key)
+    if cur is None:
+        acc[key] = [qty, cost, region_fb]
+    else:
+        cur[0] += qty
+        cur[1] += cost
+        cur[2] = cur[2] or region_fb
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost Explorer
+# ---------------------------------------------------------------------------------------------
+def parse_cost_explorer_pages(pages: list[dict]) -> pd.DataFrame:
+    """Tidy frame from ``GetCostAndUsage`` responses (all pages of one request, as boto3 returns them).
+
+    Expected request: Granularity DAILY, Metrics [UnblendedCost, UsageQuantity], GroupBy
+    [SERVICE, USAGE_TYPE] (an extra OPERATION group is honoured).  Key order is read from the
+    response's ``GroupDefinitions`` when present, else assumed [SERVICE, USAGE_TYPE] (a single
+    key is taken as USAGE_TYPE).  Estimated groups are kept.  Services other than Bedrock are
+    kept with ``recognized=False`` and reason 'not a Bedrock service'; the request should filter them.
+    """
+    acc: dict = {}
+    for page in pages or []:
+        defs = [g.get("Key") for g in page.get("GroupDefinitions") or []]
+        for period in page.get("ResultsByTime") or []:
+            date = str(period["TimePeriod"]["Start"])[:10]
+            for group in period.get("Groups") or []:
+                keys = list(group.get("Keys") or [])
+                names = defs if len(defs) == len(keys) else (
+                    ["USAGE_TYPE"] if len(keys) == 1 else ["SERVICE", "USAGE_TYPE", "OPERATION"][:len(keys)])
+                k = dict(zip(names, keys))
+                metrics = group.get("Metrics") or {}
+                qty = dec((metrics.get("UsageQuantity") or {}).get("Amount", "0"))
+                cost = dec((metrics.get("UnblendedCost") or {}).get("Amount", "0"))
+                key = (date, k.get("SERVICE", ""), k.get("USAGE_TYPE", ""), k.get("OPERATION", ""), "")
+                _add(acc, key, qty, cost)
+    return _rows_to_frame(acc, "ce")
+
+
+# ---------------------------------------------------------------------------------------------
+# CUR 2.0
+# ---------------------------------------------------------------------------------------------
+def _cur_files(paths) -> list[Path]:
+    files: list[Path] = []
+    for p in ([paths] if isinstance(paths, (str, Path)) else paths):
+        p = Path(p)
+        cands = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+        files += [q for q in cands if q.name.endswith((".parquet", ".csv.gz", ".csv"))]
+    if not files:
+        raise FileNotFoundError(f"no CUR .parquet / .csv.gz files under {paths!r}")
+    return files
+
+
+def _read_cur_file(path: Path) -> pa.Table:
+    """Read only the needed columns (missing optional ones become null)."""
+    if path.name.endswith(".parquet"):
+        have = set(pq.read_schema(path).names)
+        missing = [c for c in _CUR_REQUIRED if c not in have]
+        if missing:
+            raise ValueError(f"{path}: not a CUR 2.0 export, missing columns {missing}")
+        table = pq.read_table(path, columns=[c for c in _CUR_REQUIRED + _CUR_OPTIONAL if c in have])
+    else:  # csv / csv.gz: everything as strings, so amounts stay exact
+        header = pacsv.open_csv(path).schema.names
+        missing = [c for c in _CUR_REQUIRED if c not in header]
+        if missing:
+            raise ValueError(f"{path}: not a CUR 2.0 export, missing columns {missing}")
+        cols = [c for c in _CUR_REQUIRED + _CUR_OPTIONAL if c in header]
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            include_columns=cols, column_types={c: pa.string() for c in cols},
+            strings_can_be_null=True, null_values=[""]))
+    return table
+
+
+def _product_name(table: pa.Table) -> pa.Array:
+    """``product_product_name``, else ``product_name`` out of the CUR 2.0 ``product`` map column."""
+    names = table.column_names
+    if "product_product_name" in names:
+        return _flat(pc.cast(table["product_product_name"], pa.string()))
+    if "product" not in names:
+        return pa.nulls(table.num_rows, pa.string())
+    col = table["product"]
+    if pa.types.is_map(col.type):
+        return _flat(pc.cast(pc.map_lookup(col, "product_name", "first"), pa.string()))
+    out = []  # CSV exports serialise the map as JSON text
+    for v in col.to_pylist():
+        try:
+            v = json.loads(v) if v else {}
+        except ValueError:
+            v = {}
+        out.append(v.get("product_name") if isinstance(v, dict) else None)
+    return pa.array(out, pa.string())
+
+
+def _flat(x):
+    return x.combine_chunks() if isinstance(x, pa.ChunkedArray) else x
+
+
+def _str(t: pa.Table, name: str) -> pa.Array:
+    """A column as non-null strings ('' for a missing column or nulls)."""
+    if name not in t.column_names:
+        return pa.array([""] * t.num_rows, pa.string())
+    return _flat(pc.fill_null(pc.cast(t[name], pa.string()), ""))
+
+
+def _dec_col(col) -> pa.Array:
+    """Exact decimal amounts.  Strings are parsed as written; doubles (parquet) go through Arrow's
+    shortest round-trip text (the same digits Python's repr shows), so no binary noise is added.
+    decimal256(76, 40) holds any realistic amount; anything else raises (never rounds silently)."""
+    s = pc.utf8_trim_whitespace(pc.fill_null(pc.cast(col, pa.string()), ""))
+    return _flat(pc.cast(pc.if_else(pc.equal(s, ""), "0", s), pa.decimal256(76, 40)))
+
+
+def _utc_day(col: pa.ChunkedArray) -> pa.Array:
+    """ISO day strings of the UTC date of each timestamp (naive timestamps are taken as UTC)."""
+    if not pa.types.is_timestamp(col.type):  # CSV text such as 2025-10-18T01:00:00Z
+        col = pa.array(pd.to_datetime(col.to_pandas(), utc=True, format="ISO8601"), pa.timestamp("ns", "UTC"))
+    col = pc.cast(col, pa.timestamp(col.type.unit, "UTC"))
+    return pc.cast(pc.cast(col, pa.date32()), pa.string())
+
+
+def read_cur(paths: list[str | Path], start: str, end: str) -> tuple[pd.DataFrame, dict]:
+    """Read CUR 2.0 data export files (parquet or csv[.gz]; files or folders, recursively).
+
+    Keeps Bedrock rows -- product code ``AmazonBedrock`` / ``AmazonBedrockService``, or billing
+    entity ``AWS Marketplace`` with a product name ending ``(Amazon Bedrock Edition)`` -- whose UTC
+    usage-start day is in [start, end] (ISO days, inclusive), of line item type ``Usage`` or
+    ``DiscountedUsage``; aggregates them per (date, service, usage_type, operation, principal)
+    with exact Decimal sums.  ``service`` is the CE name (``Amazon Bedrock``, ``Amazon Bedrock
+    Service``) for first party, the Edition name for Marketplace.
+
+    Returns ``(frame, report)``; ``report = {"rows_read", "rows_used", "rows_bedrock_in_range",
+    "rows_bedrock_without_date", "files", "excluded": {line_item_type: {"rows", "cost_usd"}}}``
+    where ``rows_read`` counts every row of every file (all services), ``excluded`` counts the
+    Bedrock rows in range that were *not* kept (Tax, Credit, Refund, SavingsPlan..., Fee, ...),
+    with their unblended cost as a decimal string, so nothing leaves silently.
+    Parquet amounts stored as doubles are converted via their shortest repr [exact as displayed].
+    """
+    start, end = str(start)[:10], str(end)[:10]
+    acc: dict = {}
+    excluded: dict = defaultdict(lambda: [0, Decimal(0)])
+    rows_read = rows_used = rows_in = rows_no_date = 0
+    files = _cur_files(paths)
+    for path in files:
+        t = _read_cur_file(path)
+        rows_read += t.num_rows
+        if t.num_rows == 0:
+            continue
+        t = t.combine_chunks()
+        code, pname = _str(t, "line_item_product_code"), _product_name(t)
+        is_fp = pc.is_in(code, value_set=pa.array(list(CUR_PRODUCT_SERVICE)))
+        is_mp = pc.and_(pc.equal(_str(t, "bill_billing_entity"), "AWS Marketplace"),
+                        pc.fill_null(pc.ends_with(pname, EDITION_SUFFIX), False))
+        mask = _flat(pc.or_(is_fp, is_mp))
+        t, code, pname = t.filter(mask), code.filter(mask), pname.filter(mask)
+        if t.num_rows == 0:
+            continue
+        try:
+            qty, cost = _dec_col(t["line_item_usage_amount"]), _dec_col(t["line_item_unblended_cost"])
+        except pa.ArrowInvalid as e:
+            raise ValueError(f"{path}: an amount is not a decimal number ({e})") from None
+        g = pa.table({
+            "date": _utc_day(t["line_item_usage_start_date"]),
+            "service": pc.if_else(pc.equal(code, "AmazonBedrockService"), "Amazon Bedrock Service",
+                                  pc.if_else(pc.equal(code, "AmazonBedrock"), "Amazon Bedrock", pname)),
+            "usage_type": _str(t, "line_item_usage_type"), "operation": _str(t, "line_item_operation"),
+            "principal": _str(t, "line_item_iam_principal"), "region": _str(t, "product_region_code"),
+            "lit": _str(t, "line_item_line_item_type"),
+            "qty": qty, "cost": cost,
+        })
+        rows_no_date += g["date"].null_count
+        g = g.filter(pc.and_(pc.greater_equal(g["date"], start), pc.less_equal(g["date"], end)))
+        rows_in += g.num_rows
+        kept = pc.is_in(g["lit"], value_set=pa.array(CUR_KEPT_TYPES))
+        for r in g.filter(pc.invert(kept)).group_by("lit").aggregate([("cost", "sum"), ("cost", "count")]).to_pylist():
+            e = excluded[r["lit"]]
+            e[0] += r["cost_count"]
+            e[1] += r["cost_sum"]
+        g = g.filter(kept)
+        rows_used += g.num_rows
+        agg = g.group_by(list(_KEY)).aggregate([("qty", "sum"), ("cost", "sum"), ("region", "max")])
+        for r in agg.to_pylist():
+            _add(acc, tuple(r[k] for k in _KEY), r["qty_sum"], r["cost_sum"], r["region_max"] or None)
+    report = {"rows_read": rows_read, "rows_used": rows_used, "rows_bedrock_in_range": rows_in,
+              "rows_bedrock_without_date": rows_no_date, "files": len(files),
+              "excluded": {k: {"rows": v[0], "cost_usd": dec_str(v[1])} for k, v in sorted(excluded.items())}}
+    return _rows_to_frame(acc, "cur"), report
+
+
+__all__ = ["BILL_COLUMNS", "CUR_KEPT_TYPES", "CUR_PRODUCT_SERVICE", "dec", "dec_str", "empty_bill",
+           "is_bedrock_service", "parse_cost_explorer_pages", "read_cur"]

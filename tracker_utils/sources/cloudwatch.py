@@ -1,0 +1,84 @@
+"""CloudWatch ``AWS/Bedrock`` metrics: recorded GetMetricData pages in, hourly sums per ModelId out.
+
+The recorded form (``cloudwatch/<region>/<date>.json``) is what :mod:`tracker_utils.sources.aws` writes and what
+the demo account holds: ``{"list_metrics": [pages], "get_metric_data": {"queries": [...], "pages": [...]}}``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+# Both spellings of the cache metrics exist in AWS material; normalise to the *Count form.
+CANONICAL = {
+    "CacheReadInputTokens": "CacheReadInputTokenCount",
+    "CacheWriteInputTokens": "CacheWriteInputTokenCount",
+}
+USAGE_METRICS = ["Invocations", "InputTokenCount", "OutputTokenCount", "CacheReadInputTokenCount",
+                 "CacheWriteInputTokenCount", "InvocationThrottles", "InvocationClientErrors", "InvocationServerErrors"]
+DELIVERY_METRICS = [
+    "ModelInvocationLogsS3DeliverySuccess", "ModelInvocationLogsS3DeliveryFailure",
+    "ModelInvocationLogsCloudWatchDeliverySuccess", "ModelInvocationLogsCloudWatchDeliveryFailure",
+    "ModelInvocationLargeDataS3DeliverySuccess", "ModelInvocationLargeDataS3DeliveryFailure",
+]
+WANTED = set(USAGE_METRICS) | set(DELIVERY_METRICS) | set(CANONICAL)
+COLUMNS = ["hour", "model_id", "metric", "value"]
+
+
+def metric_queries(list_metrics_pages: list[dict]) -> list[dict]:
+    """GetMetricData queries (hourly Sum) for every usage and delivery metric ListMetrics discovered."""
+    seen, queries = set(), []
+    for page in list_metrics_pages:
+        for m in page.get("Metrics", []):
+            if m.get("Namespace", "AWS/Bedrock") != "AWS/Bedrock" or m.get("MetricName") not in WANTED:
+                continue
+            dims = m.get("Dimensions") or []
+            if any(d["Name"] != "ModelId" for d in dims):
+                continue     # ServiceTier/ContextWindow splits would double count the ModelId series
+            key = (m["MetricName"], tuple((d["Name"], d["Value"]) for d in dims))
+            if key in seen:
+                continue
+            seen.add(key)
+            queries.append({"Id": f"m{len(queries)}", "ReturnData": True,
+                            "MetricStat": {"Metric": {"Namespace": "AWS/Bedrock", "MetricName": m["MetricName"],
+                                                      "Dimensions": dims}, "Period": 3600, "Stat": "Sum"}})
+    return queries
+
+
+def _ts(v) -> pd.Timestamp:
+    t = pd.Timestamp(v)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def parse_metric_data(recorded: dict) -> pd.DataFrame:
+    """Tidy frame ``hour, model_id, metric, value`` (model_id "" for the account-wide delivery metrics)."""
+    queries = {q["Id"]: q for q in recorded.get("get_metric_data", {}).get("queries", [])}
+    rows = []
+    partial = []
+    for page in recorded.get("get_metric_data", {}).get("pages", []):
+        for res in page.get("MetricDataResults", []):
+            q = queries.get(res["Id"])
+            if q is None:
+                raise ValueError(f"GetMetricData result {res['Id']} has no matching query in the recording")
+            if res.get("StatusCode", "Complete") != "Complete":
+                partial.append(res["Id"])
+            metric = q["MetricStat"]["Metric"]
+            name = CANONICAL.get(metric["MetricName"], metric["MetricName"])
+            model_id = next((d["Value"] for d in metric.get("Dimensions", []) if d["Name"] == "ModelId"), "")
+            for t, v in zip(res.get("Timestamps", []), res.get("Values", [])):
+                rows.append((_ts(t), model_id, name, int(round(v))))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    if partial:
+        raise ValueError(f"GetMetricData results not complete (StatusCode != Complete): {partial[:5]}")
+    if df.empty:
+        df["hour"] = pd.to_datetime(df["hour"], utc=True)
+        df["value"] = df["value"].astype("int64")
+        return df
+    # A metric recorded under both spellings is the same series: keep one value per hour, never the sum.
+    df = df.groupby(["hour", "model_id", "metric"], as_index=False)["value"].max()
+    return df.sort_values(["hour", "model_id", "metric"]).reset_index(drop=True)
+
+
+def day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    t0 = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
+    return t0, t0 + dt.timedelta(days=1)
