@@ -1,0 +1,44 @@
+"""Shared fixtures: a small demo account built once per session, and the chain run on it once."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("MPLBACKEND", "agg")
+pytest_plugins = ["tests.aws_fixtures"]
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = dict(per_day=300, days=3, start="2026-11-02")
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """A small demo account (300 invocations a day in us-east-1) and its ground truth."""
+    from tracker_utils import demo
+    root = tmp_path_factory.mktemp("demo_account")
+    spec = demo.DemoSpec(**SMALL)
+    truth = demo.build_demo(root, spec)
+    return root, spec, truth
+
+
+def write_params(path: Path, **values) -> Path:
+    base = yaml.safe_load((REPO / "params" / "default.yaml").read_text())
+    base.update(values)
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_run(small_demo, tmp_path_factory):
+    """The whole chain (papermill, four notebooks, 2 regions x 3 days) run once on the small demo."""
+    from tracker_utils import runner
+    root, spec, truth = small_demo
+    out = tmp_path_factory.mktemp("outputs")
+    pf = write_params(out / "params.yaml", data_root=str(root), output_dir=str(out), start=spec.start,
+                      end=spec.dates[-1])
+    outcomes = runner.run(str(pf), {}, force=True, jobs=2)
+    return out, pf, outcomes, truth
