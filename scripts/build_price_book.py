@@ -264,11 +264,12 @@ def build_nova():
                     s = src_r + "; geo = in-region (source-region price)" + note
                     R.add(m, region, scope, "standard", "input", pin, s)
                     R.add(m, region, scope, "standard", "output", pout, s)
+                    pl = src_r == PL_APN1  # the captured APN1 Nova Pro rows include cache read and batch
                     R.add(m, region, scope, "standard", "cache_read", pin * D("0.25"),
-                          "derived: Nova cache read = 0.25x input (AWS rule)"
-                          + ("; AWS page 2025-07-20 lists it" if area == "US" else "") + note)
+                          (PL_APN1 if pl else "derived: Nova cache read = 0.25x input (AWS rule)"
+                           + ("; AWS page 2025-07-20 lists it" if area == "US" else "")) + note)
                     bsrc = (AWS if area == "US" else DERIVED_BATCH) + note
-                    R.add(m, region, scope, "batch", "input", pin / 2, bsrc)
+                    R.add(m, region, scope, "batch", "input", pin / 2, (PL_APN1 + note) if pl else bsrc)
                     R.add(m, region, scope, "batch", "output", pout / 2, bsrc)
                     if mid == "amazon.nova-pro-v1:0" and region in ("us-east-1", "us-east-2"):
                         R.add(m, region, scope, "latency_optimized", "input", D("1"), AWS + " (latency optimized)")
@@ -445,7 +446,8 @@ def build_others():
             ("us-west-2", IRG, "0.62", "1.85", LL),
             ("ap-northeast-1", IR, "0.74", "2.22", LL + " bedrock/ap-northeast-1"),
             ("ap-south-1", IR, "0.74", "2.22", LL + " bedrock/ap-south-1"),
-            ("eu-north-1", IRG, "0.74", "2.22", LL + " bedrock/eu-north-1 + eu.")):
+            ("eu-north-1", IRG, "0.74", "2.22", LL + " bedrock/eu-north-1 + eu."),
+            ("sa-east-1", IR, "0.74", "2.22", LL + " bedrock/sa-east-1")):
         for scope in scopes:
             R.add(m, region, scope, "standard", "input", D(p_in), src)
             R.add(m, region, scope, "standard", "output", D(p_out), src)

@@ -84,7 +84,6 @@ NOT_IN_BOOK_KEYS = [
 MISSING_UNIT_OK = [
     (r"^anthropic\.claude-3-(sonnet|opus)-2024", r"cache_", "Bedrock sells no prompt caching for Claude 3 Sonnet/Opus"),
     (r"^anthropic\.claude-3-5-sonnet-20240620", r"cache_", "AWS page 2025-07-20: no prompt caching for Claude 3.5 Sonnet v1"),
-    (r"^anthropic\.claude-opus-4-5", r"cache_write_1h|.*", None),  # placeholder, never matches (see below)
 ]
 # Regions/geographies where the book does not sell a model that LiteLLM lists.
 MISSING_REGION_OK = [
@@ -134,7 +133,6 @@ def main(argv=None) -> int:
     ap.add_argument("litellm_json")
     ap.add_argument("--params-dir", default=None)
     ap.add_argument("--on", default="2026-07-24", help="compare the book's prices in effect on this date")
-    ap.add_argument("--quiet-agreements", action="store_true", default=True)
     a = ap.parse_args(argv)
 
     book = PriceBook.load(a.params_dir)
@@ -170,8 +168,8 @@ def main(argv=None) -> int:
             why = reason_for([(p2, w) for p1, p2, w in MISSING_REGION_OK if re.search(p1, model)], key)
             if why is None and kind.startswith("bedrock/"):
                 why = "region not in the book" if targets[0][0] not in book_regions else None
-            missing.append((f"{key}: no book row in {', '.join(sorted({r for r, _ in targets}))}",
-                            why))
+            missing.append((f"{key}: no book row for the model there", why,
+                            ",".join(sorted({r for r, _ in targets}))))
             continue
         for region, scope in in_book_targets:
             # Only compare scopes the book prices for this model in this region.
@@ -184,10 +182,10 @@ def main(argv=None) -> int:
                 if row is None:
                     if ll == 0:
                         continue  # LiteLLM 0 = not charged (e.g. embeddings output); the book omits it
-                    why = next((w for p1, p2, w in MISSING_UNIT_OK[:2] if re.search(p1, model) and re.search(p2, unit)),
+                    why = next((w for p1, p2, w in MISSING_UNIT_OK if re.search(p1, model) and re.search(p2, unit)),
                                None)
-                    missing.append((f"{key} -> {model} {region} {scope} {tier} {unit}: LiteLLM {ll.normalize():f}",
-                                    why))
+                    missing.append((f"{key} -> {model} {scope} {tier} {unit} (LiteLLM {ll.normalize():f})",
+                                    why, region))
                     continue
                 compared += 1
                 if row.usd_per_1k == ll:
@@ -206,8 +204,11 @@ def main(argv=None) -> int:
     miss_ok = [m for m in missing if m[1]]
     miss_no = [m for m in missing if not m[1]]
     print(f"== LiteLLM prices with no book row ({len(missing)}: {len(miss_ok)} with a reason, {len(miss_no)} without)")
-    for what, why in missing:
-        print(f"  {what}  [{why or 'NO REASON'}]")
+    grouped = defaultdict(list)
+    for what, why, region in missing:
+        grouped[(what, why)].append(region)
+    for (what, why), regions in grouped.items():
+        print(f"  {what} in {', '.join(regions)}  [{why or 'NO REASON'}]")
     n_out = sum(len(v) for v in not_in_book.values())
     print(f"== LiteLLM keys for models/regions outside the book ({n_out})")
     for why in sorted(not_in_book):

@@ -170,8 +170,10 @@ class PriceBook:
                 self._marketplace[self._norm_service(svc)] = m["model"]
         self._model_ids: set[str] = set(self.models) | {k[0] for k in self._index}
         self._model_regions: dict[str, set[str]] = {}
+        self._model_scopes: dict[str, set[str]] = {}
         for k in self._index:
             self._model_regions.setdefault(k[0], set()).add(k[1])
+            self._model_scopes.setdefault(k[0], set()).add(k[2])
         self.profiles: dict[str, dict] = dict(profiles or {})
         self._resolve_cache: dict[tuple[str, str], Resolved] = {}
 
@@ -337,6 +339,10 @@ class PriceBook:
 
     def known_models(self) -> set[str]:
         return set(self._model_ids)
+
+    def scopes(self, model: str) -> set[str]:
+        """Scopes the book prices `model` under anywhere (a model without geo rows has no geo profile)."""
+        return set(self._model_scopes.get(model, ()))
 
     def regions(self, model: str | None = None) -> set[str]:
         """Regions with at least one price row (for `model`, or for any model)."""

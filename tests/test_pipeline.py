@@ -1,0 +1,127 @@
+"""The whole chain (papermill, 4 notebooks, 2 regions x 3 days) on a small demo equals the demo's ground truth."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
+
+
+def _gap_key(g):
+    return g["kind"]
+
+
+def compare_summary(got: dict, want: dict) -> list[str]:
+    """Differences between a summary.json and the ground truth (empty list = equal)."""
+    errs = []
+    gm = {m["model"]: m for m in got["models"]}
+    wm = {m["model"]: m for m in want["models"]}
+    if set(gm) != set(wm):
+        errs.append(f"models differ: extra {sorted(set(gm) - set(wm))} missing {sorted(set(wm) - set(gm))}")
+    for name in sorted(set(gm) & set(wm)):
+        g, w = gm[name], wm[name]
+        if g["model_ids_seen"] != w["model_ids_seen"]:
+            errs.append(f"{name}: model_ids_seen {g['model_ids_seen']} != {w['model_ids_seen']}")
+        for src in ("logs", "cloudwatch"):
+            for k in ("invocations", *TOKENS):
+                if g[src][k] != w[src][k]:
+                    errs.append(f"{name} {src}.{k}: {g[src][k]} != {w[src][k]}")
+            if abs(Decimal(g[src]["cost_usd"]) - Decimal(w[src]["cost_usd"])) > Decimal("0.000001"):
+                errs.append(f"{name} {src}.cost_usd: {g[src]['cost_usd']} != {w[src]['cost_usd']}")
+        if abs(Decimal(g["billed"]["cost_usd"]) - Decimal(w["billed"]["cost_usd"])) > Decimal("0.000001"):
+            errs.append(f"{name} billed: {g['billed']['cost_usd']} != {w['billed']['cost_usd']}")
+        gg = {x["kind"]: x for x in g["gaps"]}
+        wg = {x["kind"]: x for x in w["gaps"]}
+        if set(gg) != set(wg):
+            errs.append(f"{name} gap kinds {sorted(gg)} != {sorted(wg)}")
+        for kind in set(gg) & set(wg):
+            for k in ("invocations", *TOKENS):
+                if gg[kind][k] != wg[kind][k]:
+                    errs.append(f"{name} gap {kind}.{k}: {gg[kind][k]} != {wg[kind][k]}")
+            if abs(Decimal(gg[kind]["cost_usd"]) - Decimal(wg[kind]["cost_usd"])) > Decimal("0.000001"):
+                errs.append(f"{name} gap {kind}.cost_usd: {gg[kind]['cost_usd']} != {wg[kind]['cost_usd']}")
+            if kind in ("late_delivery", "logging_outage") and gg[kind]["hours"] != wg[kind]["hours"]:
+                errs.append(f"{name} gap {kind}.hours {gg[kind]['hours']} != {wg[kind]['hours']}")
+    ga = {a["app"]: a for a in got["apps"]}
+    wa = {a["app"]: a for a in want["apps"]}
+    if set(ga) != set(wa):
+        errs.append(f"apps differ: {sorted(ga)} != {sorted(wa)}")
+    for app in set(ga) & set(wa):
+        for k in ("invocations", "input_tokens", "output_tokens"):
+            if ga[app][k] != wa[app][k]:
+                errs.append(f"app {app}.{k}: {ga[app][k]} != {wa[app][k]}")
+        if abs(Decimal(ga[app]["cost_usd"]) - Decimal(wa[app]["cost_usd"])) > Decimal("0.000001"):
+            errs.append(f"app {app}.cost_usd: {ga[app]['cost_usd']} != {wa[app]['cost_usd']}")
+    for k, v in want["totals"].items():
+        gv = got["totals"].get(k)
+        if isinstance(v, str):
+            if gv is None or abs(Decimal(gv) - Decimal(v)) > Decimal("0.000001"):
+                errs.append(f"totals.{k}: {gv} != {v}")
+        elif gv != v:
+            errs.append(f"totals.{k}: {gv} != {v}")
+    for k, v in want["data_quality"].items():
+        if got["data_quality"].get(k) != v:
+            errs.append(f"data_quality.{k}: {got['data_quality'].get(k)} != {v}")
+    return errs
+
+
+def test_every_run_completes_and_is_indexed(demo_run):
+    out, _, outcomes, truth = demo_run
+    assert len(outcomes) == 6
+    assert all(o.status == "complete" for o in outcomes), [(o.date, o.region, o.error) for o in outcomes]
+    index = (out / "index.html").read_text()
+    for key in truth["runs"]:
+        date, region = key.split("/")
+        assert f"{date}/{region}/report.html" in index
+        assert (out / date / region / "report.html").exists()
+        for nb in ("01_collect", "02_price", "03_reconcile", "04_report"):
+            assert (out / date / region / f"{nb}.ipynb").exists()
+
+
+@pytest.mark.parametrize("key", ["2026-11-02/us-east-1", "2026-11-03/us-east-1", "2026-11-04/us-east-1",
+                                 "2026-11-02/ap-northeast-2", "2026-11-03/ap-northeast-2", "2026-11-04/ap-northeast-2"])
+def test_summary_equals_ground_truth(demo_run, key):
+    out, _, _, truth = demo_run
+    got = json.loads((out / key / "summary.json").read_text())
+    want = truth["runs"][key]
+    assert compare_summary(got, want) == []
+
+
+def test_every_injected_gap_is_found_and_nothing_unexplained(demo_run):
+    out, _, _, truth = demo_run
+    kinds = set()
+    for key in truth["runs"]:
+        s = json.loads((out / key / "summary.json").read_text())
+        assert not any(g["kind"] == "unexplained" for g in s["gaps"]), s["verdict"]
+        assert "nothing is unexplained" in s["verdict"]
+        kinds |= {g["kind"] for g in s["gaps"]}
+    assert {"late_delivery", "logging_outage", "failed_calls", "day_edge", "unpriced_model", "price_mismatch",
+            "unlogged_endpoint"} <= kinds
+
+
+def test_identities_hold(demo_run):
+    """CloudWatch - logs = sum of usage gaps; billed - logs cost = sum of cost gaps, for every model."""
+    out, _, _, truth = demo_run
+    for key in truth["runs"]:
+        s = json.loads((out / key / "summary.json").read_text())
+        for m in s["models"]:
+            for k in ("invocations", *TOKENS):
+                usage = sum(g[k] for g in m["gaps"] if g["usage_gap"])
+                assert m["cloudwatch"][k] - m["logs"][k] == usage, (key, m["model"], k)
+            cost = sum(Decimal(g["cost_usd"]) for g in m["gaps"] if not g["in_logs"])
+            # each figure is rounded to 6 decimals on its own: allow half a micro-dollar per term
+            terms = 2 + len(m["gaps"])
+            diff = Decimal(m["billed"]["cost_usd"]) - Decimal(m["logs"]["cost_usd"]) - cost
+            assert abs(diff) <= Decimal("0.0000005") * terms, (key, m["model"], diff)
+
+
+def test_rerun_skips_complete_runs(demo_run):
+    from tracker_utils import runner
+    out, pf, _, _ = demo_run
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/*/summary.json")}
+    outcomes = runner.run(str(pf), {}, force=False, jobs=1)
+    assert all(o.status == "skipped" for o in outcomes)
+    assert before == {p: p.stat().st_mtime_ns for p in out.glob("*/*/summary.json")}
