@@ -596,6 +596,9 @@ def _refresh_params(tmp_path):
         [SONNET45, "us-east-1", "global", "standard", "input", "0.003", "2025-09-29", "LiteLLM 2026-07-24"],
         ["mistral.mistral-small-2402-v1:0", "us-east-1", "in_region", "standard", "input", "0.001", "2024-05-23",
          "LiteLLM"],
+        # models the book knows without a geo profile
+        ["amazon.titan-embed-text-v2:0", "us-east-1", "in_region", "standard", "input", "0.00002", "2024-04-30", "x"],
+        ["openai.gpt-oss-120b-1:0", "us-west-2", "in_region", "standard", "input", "0.00015", "2025-08-05", "x"],
     ])
 
 
@@ -611,12 +614,13 @@ def test_refresh_with_stubbed_price_list(tmp_path):
     text = out.getvalue()
     assert f"~ changed  {NOVA_LITE} us-east-1 in_region standard input  0.00006 -> 0.00007" in text
     assert f"+ added    {SONNET45} us-east-1 in_region standard input  0.0033" in text
+    assert f"+ added    {SONNET45} us-east-1 geo standard input  0.0033" in text  # Marketplace: no _Global = both
     assert f"+ added    {SONNET45} us-east-1 global standard cache_write_1h  0.006" in text
     assert f"+ added    {SONNET45} us-east-1 global standard output  0.015" in text
     assert f"+ added    {SONNET4} us-east-1 global batch input  0.0015" in text
     assert "+ added    amazon.titan-embed-text-v2:0 ap-northeast-2 in_region standard input  0.00002" in text
     assert "+ added    openai.gpt-oss-120b-1:0 us-east-1 in_region standard input  0.00015" in text
-    # models without a geo profile in the book get no geo row from an unsuffixed SKU
+    # a model the book prices without geo rows gets no geo row from an unsuffixed SKU
     assert "amazon.titan-embed-text-v2:0 ap-northeast-2 geo" not in text
     assert "openai.gpt-oss-120b-1:0 us-east-1 geo" not in text
     assert f"~ changed  {NOVA_LITE} us-east-1 geo standard input  0.00006 -> 0.00007" in text

@@ -18,8 +18,8 @@ and maps each product to a book key ``(model, region, scope, tier, unit)`` from 
   ``servicename`` through models.csv ``marketplace_service``.
 
 A usage type without a cross-region suffix prices both in-region and geo (us./eu./apac.)
-calls, so it yields an ``in_region`` and a ``geo`` row (only ``in_region`` for a model the
-book has no geo rows for, i.e. one without a geo profile). Usage types are matched exactly,
+calls, so it yields an ``in_region`` and a ``geo`` row (only ``in_region`` for a first-party
+model the book prices without any geo row, i.e. one without a geo profile). Usage types are matched exactly,
 never by suffix (``CacheWrite1hInputTokenCount`` also ends with ``InputTokenCount``).
 Long-context, custom-model, provisioned and non-token SKUs are skipped and counted.
 
@@ -243,8 +243,9 @@ def product_candidates(doc: dict, service_code: str, book: PriceBook) -> list[Ca
     price = price_per_1k(doc, service_code)
     rank = (2 if pu.explicit_scope else 0) + (0 if pu.mantle else 1)
     scopes = pu.scopes
-    if not pu.explicit_scope and "geo" not in book.scopes(model):
-        scopes = ("in_region",)  # the model has no geo profile: the SKU only prices in-region calls
+    known_scopes = book.scopes(model)
+    if pu.shape == "first_party" and not pu.explicit_scope and known_scopes and "geo" not in known_scopes:
+        scopes = ("in_region",)  # the book knows the model has no geo profile: in-region calls only
     return [Candidate((model, region, s, pu.tier, pu.unit), price, ut, service_code, rank) for s in scopes]
 
 

@@ -29,12 +29,13 @@ UNIT_COST = {"input": "cost_input", "output": "cost_output", "cache_read": "cost
              "cache_write_5m": "cost_cache_write", "cache_write_1h": "cost_cache_write"}
 USAGE_KINDS = ("late_delivery", "logging_outage", "failed_calls")
 KIND_ORDER = ["late_delivery", "logging_outage", "failed_calls", "day_edge", "unpriced_model", "price_mismatch",
-              "unlogged_endpoint", "scope", "unexplained"]
+              "unlogged_endpoint", "scope", "rounding", "unexplained"]
 KIND_TEXT = {
     "late_delivery": "late log delivery", "logging_outage": "a logging outage", "failed_calls": "failed or throttled calls",
     "day_edge": "records filed under the next day's folder", "unpriced_model": "a model the price book does not know",
     "price_mismatch": "a price the book has wrong", "unlogged_endpoint": "usage that is never logged (batch, bedrock-mantle)",
-    "scope": "bill lines the bill query missed", "unexplained": "unexplained",
+    "scope": "bill lines the bill query missed", "rounding": "bill rounding within the cost tolerance",
+    "unexplained": "unexplained",
 }
 Q6 = Decimal("0.000001")
 
@@ -52,11 +53,11 @@ def money(d: Decimal) -> str:
 
 
 def usd(d: Decimal) -> str:
-    """Headline dollars: cents for amounts of a dollar or more, else enough digits to be non-zero."""
+    """Headline dollars: cents from $0.10 up; smaller sums keep enough digits not to read as zero."""
     d = Decimal(d)
-    if abs(d) >= 1 or d == 0:
-        return f"${d.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,}"
-    return f"${d.quantize(Decimal('0.0001') if abs(d) >= Decimal('0.01') else Q6, rounding=ROUND_HALF_EVEN)}"
+    sign, a = ("-" if d < 0 else ""), abs(d)
+    q = Decimal("0.01") if a >= Decimal("0.1") or a == 0 else Decimal("0.0001") if a >= Decimal("0.01") else Q6
+    return f"{sign}${a.quantize(q, rounding=ROUND_HALF_EVEN):,}"
 
 
 def bill_scope_of(scope: str) -> str:
@@ -191,11 +192,10 @@ def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.D
                 cause = "logging_outage"
             else:
                 cause = "unexplained"
-                base_size = max(C["invocations"], 1)
-                g = gap(base, "unexplained")
-                within = abs(R["invocations"]) * 100 <= tol_tokens_pct * base_size and all(
-                    abs(R[t]) * 100 <= tol_tokens_pct * max(C[t], 1) for t in TOKENS)
-                g.within_tolerance = (g.within_tolerance or not g.sizes["invocations"]) and within
+                if short and delivery.empty:
+                    gap(base, cause).details.append(
+                        "no log-delivery metrics were recorded, so late delivery and a logging outage cannot be told "
+                        "apart: re-collect later, and check ModelInvocationLogsS3DeliveryFailure")
             gap(base, cause).add(R, R_cost, h)
         elif E["invocations"]:
             cause = "failed_calls"
@@ -270,8 +270,8 @@ def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.D
                     note = (f"{r.usage_type}: billed {usd(cost)} for {cw_tokens:,} CloudWatch tokens, the book says "
                             f"{usd(cw_cost)}" + (f" (the bill implies ${implied.quantize(Decimal('0.0000001'))}/1K)" if implied else ""))
                 elif diff:
-                    kind = "unexplained"
-                    note = f"{r.usage_type}: {usd(diff)} within the cost tolerance (rounding)"
+                    kind = "rounding"
+                    note = f"{r.usage_type}: {usd(diff)} within the cost tolerance"
         m = model(base)
         m["billed"] += cost
         m["bill_lines"] += 1
@@ -279,9 +279,8 @@ def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.D
             g = gap(base, kind)
             if kind == "price_mismatch":
                 g.add({tcol: cw_tokens}, cost - cw_cost)
-            elif kind == "unexplained" and cw_cost is not None:
+            elif kind == "rounding":
                 g.add(None, cost - cw_cost)
-                g.within_tolerance = True
             else:
                 g.add({tcol: tokens} if tcol else None, cost)
             if note:
@@ -291,7 +290,7 @@ def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.D
                         "billed_cost_usd": money(cost),
                         "cloudwatch_tokens": cw_tokens, "cloudwatch_cost_usd": money(cw_cost) if cw_cost is not None else None,
                         "logs_tokens": logs_tokens, "logs_cost_usd": money(logs_cost) if logs_cost is not None else None,
-                        "bill_vs_cloudwatch": "agrees" if kind == "" or (kind == "unexplained" and cw_cost is not None) else kind,
+                        "bill_vs_cloudwatch": "agrees" if kind in ("", "rounding") else kind,
                         "bill_vs_logs": ("agrees" if logs_cost is not None and abs(cost - logs_cost) <= max(tol_abs, abs(logs_cost) * tol_pct / 100)
                                          else "differs") if logs_cost is not None else "n/a",
                         "note": note})
@@ -339,13 +338,16 @@ def explain(kind: str, g: Gap, display_name: str) -> str:
         return f"{usd(s['cost'])} billed for {display_name} with no invocation logs or runtime metrics{detail}"
     if kind == "scope":
         return f"{usd(-s['cost'])} of {display_name} usage is missing from the bill{detail}"
+    if kind == "rounding":
+        return f"the bill for {display_name} differs from CloudWatch at the book's price by {usd(s['cost'])}, within the cost tolerance{detail}"
     usage = f"{s['invocations']:+,} invocations, {s['input_tokens']:+,} input and {s['output_tokens']:+,} output tokens{hrs}" \
         if any(s[k] for k in COUNTS) else ""
     return (f"unexplained for {display_name}: " + ", ".join(x for x in [usage, usd(s['cost']) if s['cost'] else ""] if x)
             + (" (within tolerance)" if g.within_tolerance else "") + detail)
 
 
-def summarise(models: dict, display: dict) -> list[dict]:
+def summarise(models: dict, display: dict, tol_tokens_pct: float = 0.5, tol_cost_pct: float = 1.0,
+              tol_cost_abs: float = 0.0001) -> list[dict]:
     out = []
     for base in sorted(models):
         m = models[base]
@@ -354,6 +356,10 @@ def summarise(models: dict, display: dict) -> list[dict]:
             g = m["gaps"].get(kind)
             if g is None:
                 continue
+            if kind == "unexplained":
+                limit = max(Decimal(str(tol_cost_abs)), abs(m["billed"]) * Decimal(str(tol_cost_pct)) / 100)
+                g.within_tolerance = abs(g.sizes["cost"]) <= limit and all(
+                    abs(g.sizes[k]) * 100 <= tol_tokens_pct * max(m["cloudwatch"][k], 1) for k in COUNTS)
             gaps.append(g.to_dict(explain(kind, g, display.get(base, base))))
         out.append({"model": base, "name": display.get(base, base), "model_ids_seen": sorted(m["model_ids_seen"]),
                     "logs": {**{k: m["logs"][k] for k in COUNTS}, "cost_usd": money(m["logs"]["cost"])},
@@ -391,17 +397,20 @@ def roll_up_gaps(models: list[dict]) -> list[dict]:
 
 
 def verdict(billed: Decimal, logs_cost: Decimal, gaps: list[dict], logs_inv: int, cw_inv: int, bill_present: bool,
-            unpriced: list[str]) -> str:
+            unpriced: list[str], covered_logs_cost: Decimal | None = None) -> str:
     parts = []
+    scope_gap = any(g["kind"] == "scope" for g in gaps)
     if bill_present and billed:
-        pct = (logs_cost / billed * 100)
-        parts.append(f"The logs explain {pct.quantize(Decimal('0.1'))}% of the {usd(billed)} billed")
+        base = covered_logs_cost if scope_gap and covered_logs_cost is not None else logs_cost
+        pct = (base / billed * 100)
+        parts.append(f"The logs explain {pct.quantize(Decimal('0.1'))}% of the {usd(billed)} billed"
+                     + (" for the models the bill covers" if scope_gap else ""))
     elif bill_present:
         parts.append(f"Nothing was billed; the logs priced at the book come to {usd(logs_cost)}")
     else:
         parts.append(f"No bill was collected; the logs priced at the book come to {usd(logs_cost)}")
     for g in gaps:
-        if g["kind"] in ("unexplained", "failed_calls", "day_edge"):
+        if g["kind"] in ("unexplained", "failed_calls", "day_edge", "rounding"):
             continue
         c = Decimal(g["cost_usd"])
         txt = f"{usd(abs(c))} is {KIND_TEXT[g['kind']]}"
@@ -466,7 +475,7 @@ def run(cfg: RunConfig) -> dict:
     models_raw, hourly, usage_types = reconcile(
         price_logs, price_late, price_cw, bill, delivery, collect["bill"], price["unpriced_models"],
         p.tolerance_tokens_pct, p.tolerance_cost_pct, p.tolerance_cost_abs, display)
-    models = summarise(models_raw, display)
+    models = summarise(models_raw, display, p.tolerance_tokens_pct, p.tolerance_cost_pct, p.tolerance_cost_abs)
     gaps = roll_up_gaps(models)
     billed = dsum(m["billed"]["cost_usd"] for m in models)
     logs_cost = dsum(m["logs"]["cost_usd"] for m in models)
@@ -481,7 +490,8 @@ def run(cfg: RunConfig) -> dict:
     dq["bill_unplaced_lines"] = collect["bill"].get("unplaced_lines", [])
     summary = {
         "date": cfg.date, "region": cfg.region,
-        "verdict": verdict(billed, logs_cost, gaps, logs_inv, cw_inv, bill_present, price["unpriced_models"]),
+        "verdict": verdict(billed, logs_cost, gaps, logs_inv, cw_inv, bill_present, price["unpriced_models"],
+                           dsum(m["logs"]["cost_usd"] for m in models if m["billed"]["lines"])),
         "models": models,
         "apps": apps_table(price_logs, models),
         "totals": {"billed_cost_usd": money(billed), "logs_cost_usd": money(logs_cost),
