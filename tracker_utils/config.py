@@ -29,6 +29,15 @@ KNOWN_REGIONS = {
 }
 
 
+class NoDatesLoader(yaml.SafeLoader):
+    """YAML without timestamp resolution: dates stay strings and are validated here (as papermill does)."""
+
+
+NoDatesLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 class ParamError(ValueError):
     """A parameter is wrong. The message names the key and what is expected."""
 
@@ -138,7 +147,10 @@ def load_params(params_file: str | Path | None = None, overrides: dict | None = 
     if params_file or path.exists():
         if not path.exists():
             raise ParamError(f"params file {params_file} not found")
-        raw = yaml.safe_load(path.read_text()) or {}
+        try:
+            raw = yaml.load(path.read_text(), Loader=NoDatesLoader) or {}
+        except yaml.YAMLError as e:
+            raise ParamError(f"params file {path}: not valid YAML ({e})") from None
         if not isinstance(raw, dict):
             raise ParamError(f"params file {path}: expected a mapping of key: value")
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
