@@ -134,7 +134,7 @@ def test_every_row_is_priced_exactly(book, row):
     assert q["base_model"] == row["model"] and q["scope"] == row["scope"]
     assert q["unpriced"] == []
     assert q["lines"] == [{"unit": row["unit"], "tokens": n, "usd_per_1k": P.plain(price),
-                           "cost_usd": P.plain(expected)}]
+                           "cost_usd": P.fmt_usd(expected), "cost_usd_exact": P.plain(expected)}]
     assert D(q["total_usd_exact"]) == expected
 
 
@@ -171,9 +171,10 @@ def test_seed_acceptance_claude_37_sonnet(book):
     assert book.unit_price(SONNET37, "us-east-1", "geo", "standard", "output", "2025-10-18") == D("0.015")
     q = book.quote("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "us-east-1", input_tokens=506,
                    output_tokens=4576, on="2025-10-18")
-    assert [(ln["unit"], ln["cost_usd"]) for ln in q["lines"]] == [("input", "0.001518"), ("output", "0.06864")]
+    assert [(ln["unit"], ln["cost_usd_exact"]) for ln in q["lines"]] == [("input", "0.001518"), ("output", "0.06864")]
+    assert [ln["cost_usd"] for ln in q["lines"]] == ["0.001518", "0.068640"]
     assert q["total_usd"] == "0.070158"
-    assert sum(D(ln["cost_usd"]) for ln in q["lines"]) == D(q["total_usd_exact"]) == D("0.070158")
+    assert sum(D(ln["cost_usd_exact"]) for ln in q["lines"]) == D(q["total_usd_exact"]) == D("0.070158")
 
 
 def test_seed_claude_3_haiku_list_price(book):
@@ -187,7 +188,7 @@ def test_seed_claude_3_haiku_list_price(book):
 def test_total_is_exact_sum_rounded_half_even(book):
     q = book.quote("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us-east-1", input_tokens=7, output_tokens=3,
                    cache_read_tokens=11, cache_write_tokens=13, cache_write_1h_tokens=17, on="2026-01-01")
-    exact = sum(D(ln["cost_usd"]) for ln in q["lines"])
+    exact = sum(D(ln["cost_usd_exact"]) for ln in q["lines"])
     assert D(q["total_usd_exact"]) == exact
     assert q["total_usd"] == format(exact.quantize(D("0.000001"), rounding="ROUND_HALF_EVEN"), "f")
     # 2 tokens of Claude 3 Haiku input = 0.0000005 -> half-even rounds down to 0.000000,
@@ -200,7 +201,7 @@ def test_total_is_exact_sum_rounded_half_even(book):
 def test_money_is_never_float(book):
     q = book.quote(HAIKU3, "us-east-1", input_tokens=10, output_tokens=10, on="2025-10-18")
     for ln in q["lines"]:
-        assert isinstance(ln["usd_per_1k"], str) and isinstance(ln["cost_usd"], str)
+        assert isinstance(ln["usd_per_1k"], str) and isinstance(ln["cost_usd_exact"], str)
     assert isinstance(q["total_usd"], str)
     assert all(isinstance(r.usd_per_1k, Decimal) for r in book.rows)
 
@@ -253,7 +254,7 @@ def test_cache_units_priced_separately(book):
         D("0.0033"), D("0.00033"), D("0.004125"), D("0.0066"))
     q = book.quote("us." + SONNET45, "us-east-1", input_tokens=1000, cache_read_tokens=1000,
                    cache_write_tokens=1000, cache_write_1h_tokens=1000, on=on)
-    assert {ln["unit"]: ln["cost_usd"] for ln in q["lines"]} == {
+    assert {ln["unit"]: ln["cost_usd_exact"] for ln in q["lines"]} == {
         "input": "0.0033", "cache_read": "0.00033", "cache_write_5m": "0.004125", "cache_write_1h": "0.0066"}
     assert q["total_usd"] == "0.014355"
     # Anthropic rule: read 0.1x, write 1.25x (5m) and 2x (1h) input, for every Claude row that has them

@@ -294,7 +294,8 @@ class PriceBook:
                 continue
             c = line_cost(unit, n, price)
             total += c
-            lines.append({"unit": unit, "tokens": n, "usd_per_1k": plain(price), "cost_usd": plain(c)})
+            lines.append({"unit": unit, "tokens": n, "usd_per_1k": plain(price), "cost_usd": fmt_usd(c),
+                          "cost_usd_exact": plain(c)})
         return {
             "model": model_id,
             "base_model": res.base_model,
