@@ -1,47 +1,273 @@
 """Stage 4, report: tables and charts a manager can read with the code hidden.
 
 Every function takes a loaded :class:`ReportData` and returns HTML (tables, boxes) or a matplotlib figure; the
-notebook only displays them. Money is shown in dollars and cents in headlines, 6 decimals in tables of small sums.
+notebook only hands them to :meth:`ReportData.show`, which redacts text (``params.redact``) and embeds figures as
+PNG. Money is shown in dollars and cents in headlines, with more digits in tables of small sums. The building
+blocks here (``Redactor``, ``table``, ``fig_html``, ``box``...) are shared by the roll-up and the explorer.
 """
 from __future__ import annotations
 
+import base64
 import calendar
 import datetime as dt
 import hashlib
 import html
+import io
 import re
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from typing import Iterable
 
 import matplotlib
 
 matplotlib.use("agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
+from . import anomalies  # noqa: E402
+from .apps import UNATTRIBUTED, principal_parts  # noqa: E402
 from .config import RunConfig  # noqa: E402
 from .io import read_json, read_parquet  # noqa: E402
 from .reconcile import KIND_TEXT, dsum, usd  # noqa: E402
 
+# Styles for every fragment. ``tex2jax_ignore`` keeps MathJax (loaded by nbconvert's template) from reading
+# "$1.20 ... $3.40" as a formula. Selectors are specific enough to win over JupyterLab's table styles.
 CSS = """
 <style>
-.bt-box{border:1px solid #ccd;border-radius:6px;padding:10px 14px;margin:8px 0;font-family:sans-serif;max-width:1200px}
-.bt-warn{background:#fff4e5;border-color:#f0a030}
-.bt-ok{background:#eef8ee;border-color:#7a7}
-.bt-kpis{display:flex;flex-wrap:wrap;gap:10px;font-family:sans-serif}
-.bt-kpi{border:1px solid #dde;border-radius:6px;padding:8px 14px;min-width:150px;background:#fafbff}
-.bt-kpi .v{font-size:22px;font-weight:600}.bt-kpi .l{font-size:12px;color:#556}
-table.bt{border-collapse:collapse;font-family:sans-serif;font-size:13px}
-table.bt th{background:#eef;text-align:left;padding:4px 8px}table.bt td{padding:3px 8px;border-bottom:1px solid #eee}
-table.bt td.n{text-align:right;font-variant-numeric:tabular-nums}
+.bt{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1d2330;max-width:1200px}
+.bt h1{font-size:26px;margin:4px 0 2px 0}.bt .sub{color:#556;font-size:13px;margin:0 0 8px 0}
+.bt .bt-box{border:1px solid #ccd;border-radius:6px;padding:10px 14px;margin:8px 0;background:#fff}
+.bt .bt-warn{background:#fff4e5;border-color:#f0a030}.bt .bt-bad{background:#fdecec;border-color:#d04040}
+.bt .bt-ok{background:#eef8ee;border-color:#7a7}.bt .bt-note{background:#f5f7fb;border-color:#dde}
+.bt .bt-box ul{margin:6px 0 4px 0;padding-left:22px}.bt .bt-box li{margin:2px 0}
+.bt .bt-kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}
+.bt .bt-kpi{border:1px solid #dde;border-radius:6px;padding:8px 14px;min-width:150px;background:#fafbff}
+.bt .bt-kpi .v{font-size:22px;font-weight:600;white-space:nowrap}.bt .bt-kpi .l{font-size:12px;color:#556}
+.bt .bt-kpi .s{font-size:12px;color:#556}
+.bt .badge{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff}
+.bt .b-ok{background:#3a8a3a}.bt .b-warn{background:#c77c00}.bt .b-bad{background:#c03030}.bt .b-grey{background:#888}
+.bt table.bt-t{border-collapse:collapse;font-size:13px;margin:6px 0 10px 0;table-layout:auto}
+.bt table.bt-t th{background:#eef0f8;text-align:left;padding:5px 8px;vertical-align:bottom;border:none}
+.bt table.bt-t td{text-align:left;padding:4px 8px;border-bottom:1px solid #e8e8ee;vertical-align:top;max-width:520px}
+.bt table.bt-t td.n,.bt table.bt-t th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.bt table.bt-t tr.hl td{background:#fff4e5}.bt table.bt-t tr.tot td{font-weight:600;border-top:2px solid #99a}
+.bt .dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:5px}
+.bt figure{margin:6px 0 14px 0}.bt figure img{max-width:100%;height:auto;border:1px solid #eee}
+.bt a{color:#2a5db0}
 </style>
 """
 GAP_COLORS = {"late_delivery": "#f0a030", "logging_outage": "#d04040", "failed_calls": "#9060c0", "unpriced_model": "#808080",
               "price_mismatch": "#c06080", "unlogged_endpoint": "#4090c0", "scope": "#60a060", "unexplained": "#202020",
               "day_edge": "#a0a0a0"}
+GAP_SHORT = {"late_delivery": "late logs", "logging_outage": "logging outage", "failed_calls": "failed calls",
+             "unpriced_model": "unpriced model", "price_mismatch": "price mismatch", "unlogged_endpoint": "batch / mantle",
+             "scope": "bill scope", "unexplained": "unexplained", "day_edge": "day edge"}
+APP_COLOR, UNATTR_COLOR = "#4a78b0", "#e07b00"
+DPI = 100
+WIDTH_IN = 12.0          # 1200 px: fits a 1280-px-wide page
 
 
+# --- redaction ------------------------------------------------------------------------------------------------
+ARN_RE = re.compile(r"arn:aws[\w-]*:(?:sts|iam)::\d{12}:(?:assumed-role|user|role|federated-user)/[\w+=,.@/-]+")
+ACCOUNT_RE = re.compile(r"(?<!\d)\d{12}(?!\d)")
+
+
+class Redactor:
+    """Stable aliases for principal names, principal ARNs and account ids in anything shared; a no-op when off.
+
+    An alias is ``<kind>-<6 hex>`` from a SHA-256 of the account id and the principal (without session), so one role
+    has the same alias in every report, the roll-up and the index, and aliases cannot be checked against a list of
+    guessed names without the account id. Any principal ARN (with its session name) and any 12-digit number left in
+    a text is replaced too, so an ARN in an error message or an application-inference-profile model id is covered.
+    """
+
+    def __init__(self, enabled: bool = False, account: str = "", principals: Iterable[str] = ()):
+        self.enabled = bool(enabled)
+        self.account = account
+        self.names: dict[str, str] = {}
+        self._re: re.Pattern | None = None
+        if self.enabled:
+            for arn in principals:
+                self.add_principal(arn)
+
+    def alias(self, kind: str, value: str) -> str:
+        return f"{kind}-{hashlib.sha256(f'{self.account}|{value}'.encode()).hexdigest()[:6]}"
+
+    def add_principal(self, arn: str) -> str:
+        base, kind, name = principal_parts(str(arn))
+        a = self.alias(kind, base)
+        if self.enabled:
+            self.names[base] = a
+            if name and name not in ("root", "(none)"):
+                self.names[name] = a
+            self._re = None
+        return a
+
+    def _pattern(self) -> re.Pattern | None:
+        if self._re is None and self.names:
+            alts = "|".join(re.escape(n) for n in sorted(self.names, key=len, reverse=True))
+            # whole names only: "alice" must not eat "malice", "bob.data" must not stop at "bob"
+            self._re = re.compile(rf"(?<![\w.@+=-])({alts})(?![\w@+=-]|\.\w)")
+        return self._re
+
+    def __call__(self, text):
+        if not self.enabled or text is None or not isinstance(text, str):
+            return text
+        text = ARN_RE.sub(lambda m: self.add_principal(m.group(0)), text)
+        pat = self._pattern()
+        if pat is not None:
+            text = pat.sub(lambda m: self.names[m.group(1)], text)
+        return ACCOUNT_RE.sub(lambda m: self.alias("account", m.group(0)), text)
+
+    def frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        if not self.enabled or df.empty:
+            return df
+        df = df.copy()
+        for c in df.columns:
+            if df[c].dtype == object:
+                df[c] = df[c].map(self)
+        return df
+
+
+NO_REDACTION = Redactor(False)
+
+
+def _alias(kind: str, value: str, account: str = "") -> str:
+    return Redactor(True, account).alias(kind, value)
+
+
+def _aliases(d: "ReportData") -> dict:
+    """{original: alias} for everything the report's redactor knows (principal names and ARNs, the account)."""
+    r = d.r
+    out = dict(r.names)
+    if r.enabled and r.account:
+        out[r.account] = r.alias("account", r.account)
+    return out
+
+
+def redact_text(text: str, aliases: dict | Redactor) -> str:
+    if isinstance(aliases, Redactor):
+        return aliases(text)
+    for k in sorted(aliases, key=len, reverse=True):
+        if k:
+            text = text.replace(k, aliases[k])
+    return ACCOUNT_RE.sub(lambda m: _alias("account", m.group(0)), text) if aliases else text
+
+
+# --- formatting -------------------------------------------------------------------------------------------------
+def cents(d, sign: bool = False) -> str:
+    """Headline money: dollars and cents ("<$0.01" for a non-zero amount under half a cent)."""
+    d = Decimal(str(d))
+    if d and abs(d) < Decimal("0.005"):
+        return ("+" if sign and d > 0 else "-" if d < 0 else "") + "<$0.01"
+    q = d.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    s = f"${abs(q):,}"
+    return ("-" + s if q < 0 else "+" + s if sign and q > 0 else s)
+
+
+def pct(part, whole, digits: int = 1) -> str:
+    part, whole = Decimal(str(part)), Decimal(str(whole))
+    if not whole:
+        return "n/a"
+    return f"{(part / whole * 100).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)}%"
+
+
+def esc(v) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def wrap(body: str) -> str:
+    return CSS + f"<div class='bt tex2jax_ignore'>{body}</div>"
+
+
+def box(body: str, kind: str = "note") -> str:
+    return f"<div class='bt-box bt-{kind}'>{body}</div>"
+
+
+def badge(text: str, kind: str = "ok") -> str:
+    return f"<span class='badge b-{kind}'>{esc(text)}</span>"
+
+
+def table(df: pd.DataFrame, num: Iterable[str] = (), highlight: Iterable[int] = (), total: bool = False,
+          raw: Iterable[str] = ()) -> str:
+    """An HTML table; ``num`` columns right-aligned, rows in ``highlight`` shaded, the last row bold when ``total``.
+    Cells are escaped except in ``raw`` columns (pre-built HTML)."""
+    num, raw, highlight = set(num), set(raw), set(highlight)
+    head = "".join(f"<th class='n'>{esc(c)}</th>" if c in num else f"<th>{esc(c)}</th>" for c in df.columns)
+    rows = []
+    n = len(df)
+    for i, r in enumerate(df.itertuples(index=False)):
+        cells = []
+        for c, v in zip(df.columns, r):
+            s = str(v) if c in raw else esc(v)
+            cells.append(f"<td class='n'>{s}</td>" if c in num else f"<td>{s}</td>")
+        cls = "tot" if total and i == n - 1 else "hl" if i in highlight else ""
+        rows.append(f"<tr class='{cls}'>" + "".join(cells) + "</tr>")
+    return f"<table class='bt-t'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _table(df: pd.DataFrame, num: set[str] = frozenset(), aliases: dict | Redactor | None = None) -> str:
+    out = table(df, num)
+    return redact_text(out, aliases) if aliases else out
+
+
+def fig_html(fig: Figure, alt: str = "") -> str:
+    """A figure as an embedded PNG (closed afterwards); alt text from the axes titles unless given."""
+    if not alt:
+        alt = "; ".join(t for t in ([fig._suptitle.get_text()] if fig._suptitle else []) +
+                        [ax.get_title() for ax in fig.axes] if t)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    b64 = base64.b64encode(buf.getvalue()).decode()
+    return f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{b64}'></figure>"
+
+
+def show(*items, redactor: Redactor = NO_REDACTION) -> None:
+    """Display HTML strings (redacted, wrapped in the kit's styles) and figures (as PNG) in a notebook."""
+    from IPython.display import HTML, display
+    for it in items:
+        if it is None or (isinstance(it, str) and not it.strip()):
+            continue
+        if isinstance(it, Figure):
+            display(HTML(wrap(fig_html(it))))
+        else:
+            display(HTML(wrap(redactor(str(it)))))
+
+
+def model_label(name: str, n: int = 30) -> str:
+    """A short model label for charts: the display name, or a raw id without vendor prefix, date and version."""
+    s = str(name)
+    if s.startswith("arn:"):
+        s = s.rsplit("/", 1)[-1]
+    elif "." in s and " " not in s:
+        s = re.sub(r"^(us|eu|apac|jp|au|ca|global)\.", "", s)
+        s = s.split(".", 1)[-1]
+        s = re.sub(r"-\d{8}", "", s)
+        s = re.sub(r"-v\d+(:\d+)?$", "", s)
+    return s if len(s) <= n else s[:n - 1] + "…"
+
+
+def _new_fig(h: float, rows: int = 1, cols: int = 1, **kw):
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, h), **kw)
+    return fig, axes
+
+
+def _usd_axis(ax, axis: str = "x"):
+    from matplotlib.ticker import FuncFormatter
+    fmt = FuncFormatter(lambda v, _: f"${v:,.2f}" if abs(v) >= 0.01 or v == 0 else f"${v:.4f}")
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
+
+
+def _bar_labels(ax, bars, texts, inside_max: float):
+    for b, t in zip(bars, texts):
+        w = b.get_width()
+        ax.text(w + inside_max * 0.01, b.get_y() + b.get_height() / 2, t, va="center", ha="left", fontsize=9)
+
+
+# --- the report's data ----------------------------------------------------------------------------------------
 @dataclass
 class ReportData:
     cfg: RunConfig
@@ -50,10 +276,22 @@ class ReportData:
     hourly: pd.DataFrame
     usage_types: pd.DataFrame
     redact: bool = False
+    history: list = field(default_factory=list)       # same region, other dates (completed or reconciled)
+    _redactor: Redactor | None = None
+
+    @property
+    def r(self) -> Redactor:
+        if self._redactor is None:
+            principals = self.price_logs["principal"].unique() if "principal" in self.price_logs else []
+            self._redactor = Redactor(self.redact, self.cfg.params.account, principals)
+        return self._redactor
 
     @property
     def aliases(self) -> dict:
         return _aliases(self) if self.redact else {}
+
+    def show(self, *items) -> None:
+        show(*items, redactor=self.r)
 
 
 def load(cfg: RunConfig) -> ReportData:
@@ -61,149 +299,283 @@ def load(cfg: RunConfig) -> ReportData:
                       price_logs=read_parquet(cfg.data("price_logs.parquet")),
                       hourly=read_parquet(cfg.data("reconcile_hourly.parquet")),
                       usage_types=read_parquet(cfg.data("reconcile_usage_types.parquet")),
-                      redact=cfg.params.redact)
-
-
-def _alias(kind: str, value: str) -> str:
-    return f"{kind}-{hashlib.sha256(value.encode()).hexdigest()[:6]}"
-
-
-def _aliases(d: ReportData) -> dict:
-    out = {d.cfg.params.account: _alias("account", d.cfg.params.account)}
-    for r in d.price_logs[["principal", "principal_name", "principal_kind"]].drop_duplicates().itertuples(index=False):
-        out[r.principal] = _alias(r.principal_kind, r.principal)
-        out[r.principal_name] = _alias(r.principal_kind, r.principal)
-    for mid in d.price_logs["model_id"].unique():
-        m = re.search(r"\d{12}", mid)
-        if m:
-            out[m.group(0)] = _alias("account", m.group(0))
-    return out
-
-
-def redact_text(text: str, aliases: dict) -> str:
-    for k in sorted(aliases, key=len, reverse=True):
-        if k:
-            text = text.replace(k, aliases[k])
-    return re.sub(r"(?<!\d)\d{12}(?!\d)", lambda m: _alias("account", m.group(0)), text) if aliases else text
-
-
-def _table(df: pd.DataFrame, num: set[str] = frozenset(), aliases: dict | None = None) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = []
-    for r in df.itertuples(index=False):
-        cells = []
-        for c, v in zip(df.columns, r):
-            s = html.escape(str(v))
-            cells.append(f"<td class='n'>{s}</td>" if c in num else f"<td>{s}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    out = f"<table class='bt'><tr>{head}</tr>{''.join(rows)}</table>"
-    return redact_text(out, aliases) if aliases else out
+                      redact=cfg.params.redact, history=_run_summaries(cfg))
 
 
 def _run_summaries(cfg: RunConfig) -> list[dict]:
-    """Completed summaries of the same region in the output folder (for day-over-day and month to date)."""
+    """Summaries of the same region in the output folder, one per date: the completed one (``summary.json``) when
+    there is one, else the reconciled one (``data/summary.json``) of a run still in progress."""
     root = cfg.run_dir.parent.parent
-    out = []
-    for p in sorted(root.glob(f"*/{cfg.region}/data/summary.json")):
-        try:
-            s = read_json(p)
-        except Exception:  # noqa: BLE001 - a half-written neighbour is skipped
-            continue
-        out.append(s)
-    return out
+    out = {}
+    for pattern in (f"*/{cfg.region}/data/summary.json", f"*/{cfg.region}/summary.json"):
+        for p in sorted(root.glob(pattern)):
+            try:
+                s = read_json(p)
+            except Exception:  # noqa: BLE001 - a half-written neighbour is skipped
+                continue
+            if s.get("region") == cfg.region and "totals" in s:
+                out[s["date"]] = s
+    return [out[k] for k in sorted(out)]
 
 
-def headline(d: ReportData) -> str:
-    s, t = d.summary, d.summary["totals"]
-    billed, logs = Decimal(t["billed_cost_usd"]), Decimal(t["logs_cost_usd"])
-    day = dt.date.fromisoformat(s["date"])
-    others = {x["date"]: x for x in _run_summaries(d.cfg)}
-    prev = others.get((day - dt.timedelta(days=1)).isoformat())
-    change = "n/a (no report for the previous day)"
-    if prev:
-        pb = Decimal(prev["totals"]["billed_cost_usd"])
-        change = f"{usd(billed - pb)} ({((billed - pb) / pb * 100):+.1f}%)" if pb else usd(billed - pb)
-    mtd_days = [x for k, x in others.items() if k[:7] == s["date"][:7] and k <= s["date"]]
-    mtd = dsum(x["totals"]["billed_cost_usd"] for x in mtd_days)
-    days_in_month = calendar.monthrange(day.year, day.month)[1]
-    forecast = mtd / len(mtd_days) * days_in_month if mtd_days else Decimal(0)
-    kpis = [("Billed (Cost Explorer)", usd(billed)), ("Cost from logs", usd(logs) + (" (lower bound)" if t["lower_bound"] else "")),
-            ("Share explained by logs", f"{t['explained_pct']}%" if t["explained_pct"] else "n/a"),
-            ("Change vs previous day", change),
-            (f"Month to date ({len(mtd_days)} day{'s' if len(mtd_days) != 1 else ''} reported)", usd(mtd)),
-            ("Month-end forecast (run rate)", usd(forecast)),
-            ("Invocations (logs / CloudWatch)", f"{t['logs_invocations']:,} / {t['cloudwatch_invocations']:,}")]
-    cells = "".join(f"<div class='bt-kpi'><div class='v'>{html.escape(v)}</div><div class='l'>{html.escape(l)}</div></div>"
-                    for l, v in kpis)
-    return CSS + f"<div class='bt-kpis'>{cells}</div>"
+# --- page parts -----------------------------------------------------------------------------------------------
+def _long_date(iso: str) -> str:
+    d = dt.date.fromisoformat(iso)
+    return f"{d.strftime('%a')} {d.day} {d.strftime('%B %Y')}"
 
 
-def quality_box(d: ReportData) -> str:
-    dq = d.summary["data_quality"]
+def title(d: ReportData) -> str:
+    s = d.summary
+    src = s.get("sources", {})
+    bill = {"ce": "Cost Explorer", "cur": "the Cost and Usage Report", "none": "none collected"}.get(src.get("bill"), src.get("bill", ""))
+    sub = (f"Account {esc(d.cfg.params.account)} &middot; logs read as of {esc(str(src.get('as_of', ''))[:16].replace('T', ' '))} UTC "
+           f"&middot; bill: {esc(bill)} &middot; report made {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    return (f"<h1>Amazon Bedrock usage: {esc(s['region'])}, {_long_date(s['date'])} (UTC day)</h1><p class='sub'>{sub}</p>"
+            "<p class='sub'><b>Billed</b> is what AWS charged (the bill). <b>Cost from logs</b> is every logged call priced at "
+            "the price book. <b>CloudWatch</b> counts calls independently and tells whether the logs are complete.</p>")
+
+
+def _dq_issues(dq: dict) -> list[str]:
     issues = []
     if dq.get("unpriced_models"):
-        issues.append(f"<b>Unpriced models</b>: {', '.join(map(html.escape, dq['unpriced_models']))}: priced at $0, so the "
+        issues.append(f"<b>Unpriced models</b>: {', '.join(map(esc, dq['unpriced_models']))}: priced at $0, so the "
                       f"cost from logs is a <b>lower bound</b>. Add them to params/prices.csv.")
     if dq.get("records_malformed"):
-        issues.append(f"<b>{dq['records_malformed']:,} malformed records</b> quarantined "
-                      f"({', '.join(f'{k}: {v}' for k, v in dq.get('records_quarantined_by_kind', {}).items() if k != 'duplicate')}); "
-                      "see data/collect_quarantine.parquet")
+        kinds = ", ".join(f"{esc(k)}: {v:,}" for k, v in dq.get("records_quarantined_by_kind", {}).items() if k != "duplicate")
+        issues.append(f"<b>{dq['records_malformed']:,} malformed records</b> quarantined" + (f" ({kinds})" if kinds else "")
+                      + "; they are not counted (see data/collect_quarantine.parquet)")
     if dq.get("records_duplicate"):
         issues.append(f"<b>{dq['records_duplicate']:,} duplicate records</b> (same requestId) counted once")
     if dq.get("files_bad"):
-        issues.append(f"<b>Damaged files</b>: {', '.join(f'{k}: {v}' for k, v in dq['files_bad'].items())}")
+        issues.append(f"<b>Damaged log files</b>: {', '.join(f'{esc(k)}: {esc(v)}' for k, v in dq['files_bad'].items())}")
     if dq.get("provisioned_models"):
-        issues.append(f"<b>Provisioned throughput</b> ({', '.join(dq['provisioned_models'])}) is billed by the hour, not per token")
+        issues.append(f"<b>Provisioned throughput</b> ({', '.join(map(esc, dq['provisioned_models']))}) is billed by the hour, "
+                      "not per token")
     if dq.get("unmatched_bill_usage_types"):
-        issues.append(f"<b>Bill usage types not in the price book</b>: {', '.join(map(html.escape, dq['unmatched_bill_usage_types']))}")
-    facts = (f"{dq.get('files_read', 0):,} log files, {dq.get('records_read', 0):,} records read: {dq.get('records_used', 0):,} used, "
-             f"{dq.get('records_outside_day', 0):,} belong to other days, {dq.get('records_late', 0):,} arrived after the collection "
-             f"time, {dq.get('records_malformed', 0):,} malformed, {dq.get('records_duplicate', 0):,} duplicates.")
+        issues.append(f"<b>Bill usage types not in the price book</b>: {', '.join(map(esc, dq['unmatched_bill_usage_types']))}")
+    if dq.get("bill_unplaced_lines"):
+        issues.append(f"<b>{len(dq['bill_unplaced_lines'])} bill line(s)</b> could not be placed in a region")
+    return issues
+
+
+def _dq_facts(dq: dict) -> str:
+    return (f"{dq.get('files_read', 0):,} log files, {dq.get('records_read', 0):,} records read: {dq.get('records_used', 0):,} used, "
+            f"{dq.get('records_outside_day', 0):,} belong to other days, {dq.get('records_late', 0):,} arrived after the collection "
+            f"time, {dq.get('records_malformed', 0):,} malformed, {dq.get('records_duplicate', 0):,} duplicates.")
+
+
+def quality_box(d: ReportData) -> str:
+    """The data-quality box: a warning listing every issue, or a one-line "clean" note."""
+    dq = d.summary["data_quality"]
+    issues = _dq_issues(dq)
     if issues:
-        return CSS + "<div class='bt-box bt-warn'><b>Data quality: needs attention</b><ul>" + \
-            "".join(f"<li>{i}</li>" for i in issues) + f"</ul><small>{facts}</small></div>"
-    return CSS + f"<div class='bt-box bt-ok'><b>Data quality: clean.</b> <small>{facts}</small></div>"
+        return box("<b>Data quality: needs attention</b><ul>" + "".join(f"<li>{i}</li>" for i in issues)
+                   + f"</ul><small>{_dq_facts(dq)}</small>", "warn")
+    return box(f"<b>Data quality: clean.</b> <small>{_dq_facts(dq)}</small>", "ok")
+
+
+def quality_top(d: ReportData) -> str:
+    """The data-quality box for the top of the report: only when something is not zero."""
+    return quality_box(d) if _dq_issues(d.summary["data_quality"]) else ""
+
+
+def quality_bottom(d: ReportData) -> str:
+    """The data-quality facts at the end of the report when they were not already shown at the top."""
+    return "" if _dq_issues(d.summary["data_quality"]) else quality_box(d)
+
+
+def _unattributed(apps: list[dict]) -> tuple[Decimal, Decimal]:
+    un = [a for a in apps if a["app"] == UNATTRIBUTED]
+    return dsum(a["billed_share_usd"] for a in un), dsum(a["billed_share_usd"] for a in apps)
+
+
+def headline_figures(d: ReportData) -> dict:
+    """The headline numbers (Decimal money) used by :func:`headline`; also handy for tests."""
+    s, t = d.summary, d.summary["totals"]
+    billed, logs = Decimal(t["billed_cost_usd"]), Decimal(t["logs_cost_usd"])
+    day = dt.date.fromisoformat(s["date"])
+    others = {x["date"]: x for x in d.history}
+    others[s["date"]] = s
+    prev = others.get((day - dt.timedelta(days=1)).isoformat())
+    month = [x for k, x in sorted(others.items()) if k[:7] == s["date"][:7] and k <= s["date"]]
+    mtd = dsum(x["totals"]["billed_cost_usd"] for x in month)
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    # run rate: the average reported day, for every day of the month not yet reported
+    forecast = mtd + (mtd / len(month)) * (days_in_month - day.day) if month else Decimal(0)
+    un, total_share = _unattributed(s.get("apps", []))
+    return {"billed": billed, "logs": logs, "explained_pct": t.get("explained_pct"), "lower_bound": t.get("lower_bound"),
+            "previous": Decimal(prev["totals"]["billed_cost_usd"]) if prev else None,
+            "change": (billed - Decimal(prev["totals"]["billed_cost_usd"])) if prev else None,
+            "mtd": mtd, "mtd_days": len(month), "day_of_month": day.day, "days_in_month": days_in_month,
+            "forecast": forecast, "unattributed": un, "apps_total": total_share,
+            "logs_invocations": t["logs_invocations"], "cloudwatch_invocations": t["cloudwatch_invocations"]}
+
+
+def kpis(items: list[tuple[str, str, str]]) -> str:
+    return "<div class='bt-kpis'>" + "".join(
+        f"<div class='bt-kpi'><div class='v'>{esc(v)}</div><div class='l'>{esc(l)}</div>"
+        + (f"<div class='s'>{esc(sub)}</div>" if sub else "") + "</div>" for l, v, sub in items) + "</div>"
+
+
+def headline(d: ReportData) -> str:
+    f = headline_figures(d)
+    if f["change"] is None:
+        change, change_sub = "n/a", "no report for the previous day"
+    else:
+        change = cents(f["change"], sign=True)
+        change_sub = (f"{(f['change'] / f['previous'] * 100):+.1f}% vs {cents(f['previous'])}" if f["previous"]
+                      else f"vs {cents(f['previous'])}")
+    missing = f["day_of_month"] - f["mtd_days"]
+    items = [
+        ("Billed (the bill)", cents(f["billed"]), "Cost Explorer, this region and day"),
+        ("Cost from logs", cents(f["logs"]), "lower bound: unpriced models" if f["lower_bound"] else "logs x price book"),
+        ("Share explained by logs", f"{f['explained_pct']}%" if f["explained_pct"] else "n/a", "cost from logs / billed"),
+        ("Change vs previous day", change, change_sub),
+        ("Month to date", cents(f["mtd"]), f"{f['mtd_days']} day{'s' if f['mtd_days'] != 1 else ''} reported"
+         + (f", {missing} missing" if missing > 0 else "")),
+        ("Month-end forecast", cents(f["forecast"]), f"run rate of the reported days x {f['days_in_month']} days"),
+        ("Unattributed", cents(f["unattributed"]), f"{pct(f['unattributed'], f['apps_total'])} of the bill: no rule in apps.yaml"),
+        ("Invocations", f"{f['logs_invocations']:,}", f"logs; CloudWatch counted {f['cloudwatch_invocations']:,}"),
+    ]
+    return kpis(items)
+
+
+def _status(summary: dict) -> tuple[str, str]:
+    """("reconciled" | "unexplained gap" | "no bill", badge kind) for one summary."""
+    unexp = next((g for g in summary["gaps"] if g["kind"] == "unexplained"), None)
+    if summary.get("sources", {}).get("bill") in ("none", None) or not Decimal(summary["totals"]["billed_cost_usd"]):
+        return "no bill", "grey"
+    if unexp is not None and not unexp.get("within_tolerance"):
+        return "unexplained gap", "bad"
+    return "reconciled", "ok"
 
 
 def verdict_box(d: ReportData) -> str:
     s = d.summary
-    text = html.escape(s["verdict"])
-    rows = [g for g in s["gaps"]]
-    items = "".join(f"<li><b>{html.escape(g['kind'])}</b>: {html.escape(g['explanation'])}</li>" for g in rows)
-    return CSS + f"<div class='bt-box'><b>Reconciliation.</b> {text}<ul>{items}</ul>" \
-                 f"<small>{html.escape(s.get('method', ''))}</small></div>"
+    status, kind = _status(s)
+    items = []
+    for g in s["gaps"]:
+        color = GAP_COLORS.get(g["kind"], "#000")
+        items.append(f"<li><span class='dot' style='background:{color}'></span><b>{esc(KIND_TEXT.get(g['kind'], g['kind']))}</b>: "
+                     f"{esc(g['explanation'].split(': ', 1)[-1])}</li>")
+    return box(f"<b>Reconciliation</b> {badge(status, kind)}<p style='margin:6px 0'>{esc(s['verdict'])}</p>"
+               f"<ul>{''.join(items)}</ul><small>{esc(s.get('method', ''))}</small>",
+               "bad" if kind == "bad" else "note")
 
 
+def anomaly_rows(d: ReportData) -> pd.DataFrame:
+    """This day's flags (total and per application) against the region's trailing median."""
+    p = d.cfg.params
+    hist = [x for x in d.history if x["date"] < d.summary["date"]] + [d.summary]
+    f = anomalies.from_summaries(hist, p.anomaly_window_days, p.anomaly_factor)
+    return f[f["date"] == d.summary["date"]].reset_index(drop=True)
+
+
+def anomaly_box(d: ReportData) -> str:
+    p = d.cfg.params
+    f = anomaly_rows(d)
+    flagged = f[f["flag"] != ""]
+    rule = (f"compared with the median of the previous {p.anomaly_window_days} days; flagged above "
+            f"{p.anomaly_factor:g}x or below 1/{p.anomaly_factor:g} of it, ignoring moves under $0.01")
+    if not flagged.empty:
+        items = "".join(f"<li>{badge(r['flag'], 'bad' if r['flag'] != 'low' else 'warn')} "
+                        f"{esc(anomalies.describe(r, p.anomaly_factor))}</li>" for r in flagged.to_dict("records"))
+        return box(f"<b>Cost anomalies on this day</b> ({esc(rule)})<ul>{items}</ul>", "warn")
+    hist = int(f["history"].max()) if not f.empty else 0
+    if hist < anomalies.MIN_HISTORY:
+        return box(f"<b>Cost anomalies</b>: not checked: {hist} earlier day(s) reported in the window, "
+                   f"{anomalies.MIN_HISTORY} needed ({esc(rule)}).", "note")
+    return box(f"<b>Cost anomalies</b>: none. The day's total and every application are within range ({esc(rule)}; "
+               f"{hist} earlier day(s)).", "ok")
+
+
+# --- applications ---------------------------------------------------------------------------------------------
 def apps_frame(d: ReportData) -> pd.DataFrame:
     rows = d.summary["apps"]
     df = pd.DataFrame(rows)
     if df.empty:
         return df
     df = df.sort_values("billed_share_usd", key=lambda s: s.map(Decimal), ascending=False)
-    return df
+    return df.reset_index(drop=True)
 
 
 def apps_table(d: ReportData) -> str:
     df = apps_frame(d)
     if df.empty:
-        return "<p>No invocation logs.</p>"
-    show = pd.DataFrame({"Application": df["app"], "Team": df["team"], "Cost centre": df["cost_centre"],
-                         "Invocations": df["invocations"].map("{:,}".format),
-                         "Input tokens": df["input_tokens"].map("{:,}".format),
-                         "Output tokens": df["output_tokens"].map("{:,}".format),
-                         "Cost from logs": df["cost_usd"].map(lambda v: usd(Decimal(v))),
-                         "Share of the bill": df["billed_share_usd"].map(lambda v: usd(Decimal(v)))})
-    return CSS + _table(show, {"Invocations", "Input tokens", "Output tokens", "Cost from logs", "Share of the bill"}, d.aliases)
+        return "<p>No invocation logs for this day.</p>"
+    total_share = dsum(df["billed_share_usd"])
+    tok = df["input_tokens"] + df["output_tokens"] + df["cache_read_tokens"] + df["cache_write_tokens"]
+    show_df = pd.DataFrame({
+        "Application": df["app"], "Team": df["team"].replace("", "(none)"), "Cost centre": df["cost_centre"].replace("", "(none)"),
+        "Invocations": df["invocations"].map("{:,}".format), "Tokens": tok.map("{:,}".format),
+        "Cost from logs": df["cost_usd"].map(lambda v: usd(Decimal(v))),
+        "Share of the bill": df["billed_share_usd"].map(lambda v: usd(Decimal(v))),
+        "% of bill": df["billed_share_usd"].map(lambda v: pct(v, total_share))})
+    tot = {"Application": "Total", "Team": "", "Cost centre": "", "Invocations": f"{int(df['invocations'].sum()):,}",
+           "Tokens": f"{int(tok.sum()):,}", "Cost from logs": usd(dsum(df["cost_usd"])), "Share of the bill": usd(total_share),
+           "% of bill": "100%" if total_share else "n/a"}
+    show_df = pd.concat([show_df, pd.DataFrame([tot])], ignore_index=True)
+    hl = [i for i, a in enumerate(df["app"]) if a == UNATTRIBUTED]
+    return table(show_df, {"Invocations", "Tokens", "Cost from logs", "Share of the bill", "% of bill"}, hl, total=True) \
+        + unattributed_note(d)
 
 
+def unattributed_note(d: ReportData) -> str:
+    """Who is behind the unattributed usage (so a rule can be added to params/apps.yaml)."""
+    pl = d.price_logs
+    if pl.empty or not (pl["app"] == UNATTRIBUTED).any():
+        return "<p class='sub'>Every call is attributed to an application.</p>"
+    u = pl[pl["app"] == UNATTRIBUTED]
+    g = u.groupby(["principal", "principal_name", "principal_kind"]).agg(
+        invocations=("invocations", "sum"), cost=("cost_usd", dsum),
+        meta=("request_metadata", lambda s: sorted(set(x for x in s if x)))).reset_index().sort_values("cost", ascending=False)
+    who = "; ".join(f"{esc(r.principal_kind)} <b>{esc(r.principal_name)}</b> ({r.invocations:,} calls, {usd(r.cost)}"
+                    + (f", metadata {esc(', '.join(r.meta))}" if r.meta else ", no request metadata") + ")"
+                    for r in g.itertuples(index=False))
+    return box(f"<b>Unattributed usage</b> (highlighted): no rule in params/apps.yaml matches {who}. "
+               "Add a rule (role, user, request metadata or application inference profile) to charge it to a team.", "warn")
+
+
+def chart_apps(d: ReportData):
+    """Cost by application: share of the bill, unattributed in orange."""
+    df = apps_frame(d)
+    fig, ax = _new_fig(max(2.2, 0.42 * len(df) + 1.2))
+    if df.empty:
+        ax.text(0.5, 0.5, "no invocation logs", ha="center", va="center", transform=ax.transAxes)
+    else:
+        a = df.iloc[::-1]
+        vals = a["billed_share_usd"].map(float)
+        total = float(dsum(df["billed_share_usd"])) or 1.0
+        labels = [f"{r.app}  ({r.team or 'no team'}, {r.cost_centre or 'no cost centre'})" for r in a.itertuples()]
+        colors = [UNATTR_COLOR if x == UNATTRIBUTED else APP_COLOR for x in a["app"]]
+        bars = ax.barh([d.r(x) for x in labels], vals, color=colors)
+        top = max(vals.max(), 1e-9)
+        _bar_labels(ax, bars, [f"{usd(Decimal(v))}  ({float(Decimal(v)) / total * 100:.1f}%)" for v in a["billed_share_usd"]], top)
+        ax.set_xlim(0, top * 1.22)
+        _usd_axis(ax)
+    ax.set_title("Cost by application: share of the bill (USD); orange = unattributed", loc="left", fontsize=12)
+    ax.set_xlabel("USD (logs cost of each model scaled to what was billed)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# --- models ---------------------------------------------------------------------------------------------------
 def models_frame(d: ReportData) -> pd.DataFrame:
     rows = []
     for m in d.summary["models"]:
         rows.append({"model": m["model"], "name": m.get("name", m["model"]),
                      "logs_invocations": m["logs"]["invocations"], "cloudwatch_invocations": m["cloudwatch"]["invocations"],
+                     "tokens": sum(m["cloudwatch"].get(k, 0) for k in ("input_tokens", "output_tokens", "cache_read_tokens",
+                                                                          "cache_write_tokens")),
                      "logs_cost": Decimal(m["logs"]["cost_usd"]), "cloudwatch_cost": Decimal(m["cloudwatch"]["cost_usd"]),
-                     "billed": Decimal(m["billed"]["cost_usd"]), "gaps": ", ".join(g["kind"] for g in m["gaps"])})
+                     "billed": Decimal(m["billed"]["cost_usd"]), "gaps": ", ".join(g["kind"] for g in m["gaps"]),
+                     "gap_list": m["gaps"]})
     return pd.DataFrame(rows)
+
+
+def _gap_words(gaps: list[dict]) -> str:
+    return ", ".join(GAP_SHORT.get(g["kind"], g["kind"]) for g in gaps if g["kind"] != "day_edge") or "none"
 
 
 def models_table(d: ReportData) -> str:
@@ -211,91 +583,166 @@ def models_table(d: ReportData) -> str:
     if df.empty:
         return "<p>No usage.</p>"
     df = df.sort_values("billed", ascending=False)
-    show = pd.DataFrame({"Model": df["name"], "Invocations (logs)": df["logs_invocations"].map("{:,}".format),
-                         "Invocations (CloudWatch)": df["cloudwatch_invocations"].map("{:,}".format),
-                         "Cost from logs": df["logs_cost"].map(usd), "CloudWatch at book prices": df["cloudwatch_cost"].map(usd),
-                         "Billed": df["billed"].map(usd), "Gaps": df["gaps"]})
-    return CSS + _table(show, {"Invocations (logs)", "Invocations (CloudWatch)", "Cost from logs",
-                               "CloudWatch at book prices", "Billed"})
+    total = sum(df["billed"], Decimal(0))
+    show_df = pd.DataFrame({"Model": df["name"], "Invocations (logs)": df["logs_invocations"].map("{:,}".format),
+                            "Invocations (CloudWatch)": df["cloudwatch_invocations"].map("{:,}".format),
+                            "Tokens (CloudWatch)": df["tokens"].map("{:,}".format),
+                            "Cost from logs": df["logs_cost"].map(usd), "CloudWatch at book prices": df["cloudwatch_cost"].map(usd),
+                            "Billed": df["billed"].map(usd), "% of bill": df["billed"].map(lambda v: pct(v, total)),
+                            "Differences": df["gap_list"].map(_gap_words)})
+    return table(show_df, {"Invocations (logs)", "Invocations (CloudWatch)", "Tokens (CloudWatch)", "Cost from logs",
+                           "CloudWatch at book prices", "Billed", "% of bill"})
 
 
-def _short(name: str, n: int = 28) -> str:
-    return name if len(name) <= n else name[:n - 1] + "…"
+def chart_models(d: ReportData):
+    """Cost by model: billed next to the cost from logs."""
+    df = models_frame(d)
+    fig, ax = _new_fig(max(2.2, 0.5 * len(df) + 1.2))
+    if df.empty:
+        ax.text(0.5, 0.5, "no usage", ha="center", va="center", transform=ax.transAxes)
+    else:
+        m = df.sort_values("billed").reset_index(drop=True)
+        y = range(len(m))
+        h = 0.38
+        b1 = ax.barh([i + h / 2 for i in y], m["billed"].map(float), h, label="Billed", color="#6a9a50")
+        ax.barh([i - h / 2 for i in y], m["logs_cost"].map(float), h, label="Cost from logs", color=APP_COLOR)
+        top = max(float(m[["billed", "logs_cost"]].max().max()), 1e-9)
+        _bar_labels(ax, b1, [usd(v) for v in m["billed"]], top)
+        ax.set_yticks(list(y), [d.r(model_label(n)) for n in m["name"]])
+        ax.set_xlim(0, top * 1.15)
+        _usd_axis(ax)
+        ax.legend(loc="lower right")
+    ax.set_title("Cost by model (USD): billed vs cost from logs", loc="left", fontsize=12)
+    ax.set_xlabel("USD")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def chart_costs(d: ReportData):
-    apps = apps_frame(d)
-    models = models_frame(d)
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.2))
-    if not apps.empty:
-        a = apps.copy()
-        a["v"] = a["billed_share_usd"].map(float)
-        a = a.sort_values("v")
-        labels = [redact_text(x, d.aliases) if d.aliases else x for x in a["app"]]
-        axes[0].barh(labels, a["v"], color="#4a78b0")
-    axes[0].set_title("Cost by application (share of the bill, USD)")
-    axes[0].set_xlabel("USD")
-    if not models.empty:
-        m = models.assign(v=models["billed"].map(float)).sort_values("v")
-        axes[1].barh([_short(x) for x in m["name"]], m["v"], color="#6a9a50")
-    axes[1].set_title("Cost by model (billed, USD)")
-    axes[1].set_xlabel("USD")
-    fig.tight_layout()
-    return fig
+    """Both cost charts in one figure (kept for callers of the first version)."""
+    return chart_apps(d)
 
 
+# --- hour by hour ---------------------------------------------------------------------------------------------
 def chart_hourly(d: ReportData):
+    """Invocations per hour (logs vs CloudWatch, gap hours shaded) and a heat map of tokens per model and hour."""
     h = d.hourly
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.2))
+    n_models = max(1, h["base_model"].nunique()) if not h.empty else 1
+    fig, axes = plt.subplots(2, 1, figsize=(WIDTH_IN, 3.6 + 0.42 * n_models + 1.6),
+                             gridspec_kw={"height_ratios": [3.6, 0.42 * n_models + 0.6]})
+    ax, hm = axes
     if not h.empty:
         h = h.assign(hr=pd.to_datetime(h["hour"], utc=True).dt.hour)
         by = h.groupby("hr")[["logs_invocations", "cloudwatch_invocations", "late_invocations"]].sum().reindex(range(24), fill_value=0)
-        axes[0].plot(by.index, by["cloudwatch_invocations"], label="CloudWatch", color="#333", lw=2)
-        axes[0].plot(by.index, by["logs_invocations"], label="Logs", color="#4a78b0", lw=2, ls="--")
-        for hr in h.loc[h["cause"].isin(["logging_outage", "unexplained"]), "hr"].unique():
-            axes[0].axvspan(hr - 0.5, hr + 0.5, color="#d04040", alpha=0.15)
-        for hr in h.loc[h["late_invocations"] > 0, "hr"].unique():
-            axes[0].axvspan(hr - 0.5, hr + 0.5, color="#f0a030", alpha=0.15)
-        axes[0].legend()
-        tok = h.assign(tokens=h["cloudwatch_input_tokens"] + h["cloudwatch_output_tokens"])
-        names = d.summary["models"]
-        name_of = {m["model"]: _short(m.get("name", m["model"]), 22) for m in names}
+        outage = set(h.loc[h["cause"].isin(["logging_outage", "unexplained"]), "hr"])
+        late = set(h.loc[h["late_invocations"] > 0, "hr"])
+        for hr in outage:
+            ax.axvspan(hr - 0.5, hr + 0.5, color="#d04040", alpha=0.15, lw=0)
+        for hr in late - outage:
+            ax.axvspan(hr - 0.5, hr + 0.5, color="#f0a030", alpha=0.2, lw=0)
+        ax.plot(by.index, by["cloudwatch_invocations"], label="CloudWatch (all calls AWS counted)", color="#333", lw=2, marker="o", ms=3)
+        ax.plot(by.index, by["logs_invocations"], label="Invocation logs", color=APP_COLOR, lw=2, ls="--", marker="o", ms=3)
+        from matplotlib.patches import Patch
+        handles, _ = ax.get_legend_handles_labels()
+        if late - outage:
+            handles.append(Patch(color="#f0a030", alpha=0.3, label="late log delivery"))
+        if outage:
+            handles.append(Patch(color="#d04040", alpha=0.3, label="logging outage / unexplained"))
+        ax.legend(handles=handles, loc="upper left", fontsize=9)
+        ax.set_ylim(0, max(1, by[["logs_invocations", "cloudwatch_invocations"]].max().max()) * 1.25)
+        tok = h.assign(tokens=h["cloudwatch_input_tokens"] + h["cloudwatch_output_tokens"]
+                       + h["cloudwatch_cache_read_tokens"] + h["cloudwatch_cache_write_tokens"])
+        name_of = {m["model"]: model_label(m.get("name", m["model"]), 28) for m in d.summary["models"]}
         piv = tok.pivot_table(index="base_model", columns="hr", values="tokens", aggfunc="sum", fill_value=0)
         piv = piv.reindex(columns=range(24), fill_value=0)
-        im = axes[1].imshow(piv.values, aspect="auto", cmap="Blues")
-        axes[1].set_yticks(range(len(piv.index)), [name_of.get(i, i) for i in piv.index], fontsize=8)
-        axes[1].set_xticks(range(0, 24, 3))
-        fig.colorbar(im, ax=axes[1], label="tokens (CloudWatch)")
-    axes[0].set_title("Invocations per hour (UTC); shaded: hours with gaps")
-    axes[0].set_xlabel("hour (UTC)")
-    axes[0].set_ylabel("invocations")
-    axes[1].set_title("Tokens per model and hour (UTC)")
-    axes[1].set_xlabel("hour (UTC)")
+        piv = piv.loc[piv.sum(axis=1).sort_values(ascending=False).index]
+        im = hm.imshow(piv.values / 1000, aspect="auto", cmap="Blues", interpolation="nearest")
+        hm.set_yticks(range(len(piv.index)), [d.r(name_of.get(i, model_label(i))) for i in piv.index], fontsize=9)
+        hm.set_xticks(range(24), [f"{i:02d}" for i in range(24)], fontsize=8)
+        cb = fig.colorbar(im, ax=hm, pad=0.01, fraction=0.03)
+        cb.set_label("thousand tokens")
+    else:
+        ax.text(0.5, 0.5, "no hourly data", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks(range(24), [f"{i:02d}" for i in range(24)], fontsize=8)
+    ax.set_xlim(-0.5, 23.5)
+    ax.set_title("Invocations per hour (UTC): CloudWatch vs logs; shaded hours have gaps", loc="left", fontsize=12)
+    ax.set_xlabel("hour of the day (UTC)")
+    ax.set_ylabel("invocations")
+    ax.grid(alpha=0.3)
+    hm.set_title("Tokens per model and hour (UTC, CloudWatch: input + output + cache)", loc="left", fontsize=12)
+    hm.set_xlabel("hour of the day (UTC)")
     fig.tight_layout()
     return fig
 
 
+# --- reconciliation -------------------------------------------------------------------------------------------
+def _cost_gaps(gaps: list[dict], min_abs: Decimal = Decimal("0.00005")) -> list[dict]:
+    return [g for g in gaps if not g.get("in_logs") and abs(Decimal(g["cost_usd"])) >= min_abs]
+
+
 def chart_reconciliation(d: ReportData):
+    """Per model: logs, CloudWatch and the bill side by side, each model's gaps written above it by cause;
+    below, the day's bridge from the cost from logs to the bill, one step per cause."""
     models = models_frame(d)
-    fig, ax = plt.subplots(figsize=(12.5, 4.6))
+    fig, (ax, wf) = plt.subplots(2, 1, figsize=(WIDTH_IN, 9.4), gridspec_kw={"height_ratios": [5.4, 3.2]})
     if not models.empty:
         m = models.sort_values("billed", ascending=False).reset_index(drop=True)
-        x = range(len(m))
+        x = list(range(len(m)))
         w = 0.27
-        ax.bar([i - w for i in x], m["logs_cost"].map(float), w, label="Logs at book prices", color="#4a78b0")
-        ax.bar(list(x), m["cloudwatch_cost"].map(float), w, label="CloudWatch at book prices", color="#999")
+        ax.bar([i - w for i in x], m["logs_cost"].map(float), w, label="Cost from logs (book prices)", color=APP_COLOR)
+        ax.bar(x, m["cloudwatch_cost"].map(float), w, label="CloudWatch usage (book prices)", color="#999")
         ax.bar([i + w for i in x], m["billed"].map(float), w, label="Billed", color="#6a9a50")
         top = max(float(m[["logs_cost", "cloudwatch_cost", "billed"]].max().max()), 1e-9)
-        for i, g in enumerate(m["gaps"]):
-            kinds = [k for k in g.split(", ") if k and k != "day_edge"]
-            if kinds:
-                ax.text(i, top * 1.02, "\n".join(kinds), ha="center", va="bottom", fontsize=7,
-                        color=GAP_COLORS.get(kinds[0], "#000"))
-        ax.set_ylim(0, top * 1.35)
-        ax.set_xticks(list(x), [_short(n, 20) for n in m["name"]], rotation=25, ha="right", fontsize=8)
-        ax.legend()
-    ax.set_title("Logs vs CloudWatch vs bill per model (USD), gaps labelled by cause")
+        for i, row in m.iterrows():
+            lines = [(f"{GAP_SHORT.get(g['kind'], g['kind'])} {usd(Decimal(g['cost_usd']))}", GAP_COLORS.get(g["kind"], "#000"))
+                     for g in _cost_gaps(row["gap_list"])]
+            lines += [(f"{GAP_SHORT[g['kind']]} ({abs(g['invocations']):,} calls)", GAP_COLORS.get(g["kind"], "#000"))
+                      for g in row["gap_list"] if g["kind"] in ("logging_outage", "late_delivery", "failed_calls")
+                      and abs(Decimal(g["cost_usd"])) < Decimal("0.00005") and g["invocations"]]
+            base = max(float(row["logs_cost"]), float(row["cloudwatch_cost"]), float(row["billed"]))
+            for j, (txt, col) in enumerate(lines):
+                ax.text(i, base + top * (0.03 + 0.075 * j), txt, ha="center", va="bottom", fontsize=8.5, color=col,
+                        fontweight="bold")
+            ax.text(i, base + top * 0.005, usd(row["billed"]), ha="left", va="bottom", fontsize=7.5, color="#3b6a2a")
+        ax.set_ylim(0, top * 1.45)
+        ax.set_xticks(x, [d.r(model_label(n, 22)) for n in m["name"]], rotation=20, ha="right", fontsize=9)
+        ax.legend(loc="upper right", fontsize=9)
+        _usd_axis(ax, "y")
+        # bridge: logs -> each cause -> billed
+        t = d.summary["totals"]
+        logs, billed = Decimal(t["logs_cost_usd"]), Decimal(t["billed_cost_usd"])
+        steps = [(g["kind"], Decimal(g["cost_usd"])) for g in d.summary["gaps"] if not g.get("in_logs")
+                 and abs(Decimal(g["cost_usd"])) >= Decimal("0.00005")]
+        rest = billed - logs - sum((v for _, v in steps), Decimal(0))
+        if abs(rest) >= Decimal("0.00005"):
+            steps.append(("unexplained", rest))
+        labels, bottoms, heights, colors = ["Cost from logs"], [0.0], [float(logs)], [APP_COLOR]
+        run = logs
+        for kind, v in steps:
+            labels.append(GAP_SHORT.get(kind, kind))
+            bottoms.append(float(min(run, run + v)))
+            heights.append(abs(float(v)))
+            colors.append(GAP_COLORS.get(kind, "#000"))
+            run += v
+        labels.append("Billed")
+        bottoms.append(0.0)
+        heights.append(float(billed))
+        colors.append("#6a9a50")
+        bars = wf.barh(range(len(labels))[::-1], heights, left=bottoms, color=colors)
+        wf.set_yticks(range(len(labels))[::-1], labels)
+        vals = [logs] + [v for _, v in steps] + [billed]
+        span = max(float(billed), float(logs), 1e-9)
+        for b, v, i in zip(bars, vals, range(len(vals))):
+            txt = usd(v) if i in (0, len(vals) - 1) else ("+" if v > 0 else "-") + usd(abs(v))
+            wf.text(b.get_x() + b.get_width() + span * 0.01, b.get_y() + b.get_height() / 2, txt, va="center", fontsize=9)
+        wf.set_xlim(0, span * 1.18)
+        _usd_axis(wf)
+        wf.grid(axis="x", alpha=0.3)
+    ax.set_title("Logs vs CloudWatch vs bill per model (USD); differences labelled by cause", loc="left", fontsize=12)
     ax.set_ylabel("USD")
+    ax.grid(axis="y", alpha=0.3)
+    wf.set_title("From the cost in the logs to the bill: what each cause adds (USD)", loc="left", fontsize=12)
     fig.tight_layout()
     return fig
 
@@ -304,36 +751,55 @@ def gaps_table(d: ReportData) -> str:
     rows = []
     for m in d.summary["models"]:
         for g in m["gaps"]:
-            rows.append({"Model": m.get("name", m["model"]), "Cause": g["kind"], "Invocations": f"{g['invocations']:+,}",
-                         "Input tokens": f"{g['input_tokens']:+,}", "Output tokens": f"{g['output_tokens']:+,}",
-                         "USD": g["cost_usd"], "Hours (UTC)": ", ".join(f"{h:02d}" for h in g["hours"]),
+            rows.append({"Model": m.get("name", m["model"]), "Cause": KIND_TEXT.get(g["kind"], g["kind"]),
+                         "Invocations": f"{g['invocations']:+,}", "Tokens (in / out)": f"{g['input_tokens']:+,} / {g['output_tokens']:+,}",
+                         "USD": usd(Decimal(g["cost_usd"])), "Hours (UTC)": ", ".join(f"{h:02d}" for h in g["hours"]),
                          "Explanation": g["explanation"]})
     if not rows:
-        return "<p>No gaps: logs, CloudWatch and the bill agree.</p>"
-    return CSS + _table(pd.DataFrame(rows), {"Invocations", "Input tokens", "Output tokens", "USD"})
+        return "<p>No differences: logs, CloudWatch and the bill agree.</p>"
+    return table(pd.DataFrame(rows), {"Invocations", "Tokens (in / out)", "USD"})
 
 
 def usage_types_table(d: ReportData) -> str:
     u = d.usage_types
     if u.empty:
         return "<p>No bill lines for this region and day.</p>"
-    show = u[["usage_type", "base_model", "billed_tokens", "billed_cost_usd", "cloudwatch_cost_usd", "logs_cost_usd",
-              "bill_vs_cloudwatch", "bill_vs_logs"]].fillna("")
-    return CSS + _table(show, {"billed_tokens", "billed_cost_usd", "cloudwatch_cost_usd", "logs_cost_usd"})
+    names = d.summary.get("display_names") or {m["model"]: m.get("name", m["model"]) for m in d.summary["models"]}
+
+    def money_or_blank(v):
+        return usd(Decimal(v)) if v not in (None, "") and not (isinstance(v, float) and pd.isna(v)) else ""
+
+    show_df = pd.DataFrame({"Bill line (usage type)": u["usage_type"], "Model": u["base_model"].map(lambda b: names.get(b, b)),
+                            "Billed tokens": u["billed_tokens"].map("{:,}".format),
+                            "Billed": u["billed_cost_usd"].map(money_or_blank),
+                            "CloudWatch at book prices": u["cloudwatch_cost_usd"].map(money_or_blank),
+                            "Logs at book prices": u["logs_cost_usd"].map(money_or_blank),
+                            "Bill vs CloudWatch": u["bill_vs_cloudwatch"].fillna(""), "Bill vs logs": u["bill_vs_logs"].fillna("")})
+    return table(show_df, {"Billed tokens", "Billed", "CloudWatch at book prices", "Logs at book prices"})
+
+
+# --- principals -----------------------------------------------------------------------------------------------
+def principals_frame(pl: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    if pl.empty:
+        return pd.DataFrame(columns=["principal", "principal_name", "principal_kind", "apps", "invocations", "sessions", "cost"])
+    g = pl.groupby(["principal", "principal_name", "principal_kind"]).agg(
+        apps=("app", lambda s: ", ".join(sorted(set(s)))), invocations=("invocations", "sum"),
+        sessions=("sessions", "sum"), cost=("cost_usd", dsum)).reset_index()
+    return g.sort_values("cost", ascending=False).head(n).reset_index(drop=True)
 
 
 def top_principals(d: ReportData, n: int = 10) -> str:
-    pl = d.price_logs
-    if pl.empty:
+    g = principals_frame(d.price_logs, n)
+    if g.empty:
         return "<p>No invocation logs.</p>"
-    g = pl.groupby(["principal_name", "principal_kind", "app"]).agg(
-        invocations=("invocations", "sum"), sessions=("sessions", "sum"), cost=("cost_usd", dsum)).reset_index()
-    g = g.sort_values("cost", ascending=False).head(n)
-    show = pd.DataFrame({"Principal": g["principal_name"], "Kind": g["principal_kind"], "Application": g["app"],
-                         "Invocations": g["invocations"].map("{:,}".format), "Cost from logs": g["cost"].map(usd)})
-    return CSS + _table(show, {"Invocations", "Cost from logs"}, d.aliases)
+    show_df = pd.DataFrame({"Principal": g["principal_name"].map(d.r), "Kind": g["principal_kind"], "Application(s)": g["apps"],
+                            "Invocations": g["invocations"].map("{:,}".format), "Cost from logs": g["cost"].map(usd)})
+    hl = [i for i, a in enumerate(g["apps"]) if UNATTRIBUTED in a.split(", ")]
+    return table(show_df, {"Invocations", "Cost from logs"}, hl) + (
+        "<p class='sub'>Principal names are replaced by stable aliases in this shared report.</p>" if d.r.enabled else "")
 
 
-def title(d: ReportData) -> str:
-    s = d.summary
-    return f"# Amazon Bedrock usage: {s['region']}, {s['date']} (UTC)"
+def footer(d: ReportData) -> str:
+    return ("<p class='sub'>Made by the Bedrock Usage Tracker. Cost from logs uses the price book (params/prices.csv); cache "
+            "writes are priced at the 5-minute rate. Hours are UTC. Figures for the previous day and the month come from "
+            "the other reports in the same output folder.</p>")
