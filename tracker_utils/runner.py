@@ -166,7 +166,8 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
             outcomes.append(o)
             _log_outcome(log, i, len(pairs), o)
     from . import rollup
-    index = rollup.write_index(p, outcomes)
+    roll = rollup.run_rollup(p, log=log)           # 05_rollup -> outputs/rollup.html + chargeback.csv/json; never raises
+    index = rollup.write_index(p, outcomes, roll)
     failed = [o for o in outcomes if o.status == "failed"]
     log(f"done in {time.perf_counter() - t0:.1f}s: {sum(o.status == 'complete' for o in outcomes)} complete, "
         f"{sum(o.status == 'skipped' for o in outcomes)} already complete, {len(failed)} failed")
