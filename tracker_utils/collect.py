@@ -37,12 +37,19 @@ def _local_sources(cfg: RunConfig):
     root = cfg.data_root
     base = logsrc.log_base(p.logs_prefix, p.account, cfg.region)
     objs, skipped = logsrc.list_local(root / "s3" / p.logs_bucket, base, cfg.day, p.window_after_hours)
+    if not root.exists():
+        raise FileNotFoundError(f"data_root {root} does not exist (for the demo: bedrock-tracker demo, or make demo)")
     cw_path = root / "cloudwatch" / cfg.region / f"{cfg.date}.json"
-    cw = read_json(cw_path) if cw_path.exists() else None
+    if not cw_path.exists():
+        raise FileNotFoundError(f"CloudWatch recording {cw_path} is missing: a run never reports complete without it")
+    cw = read_json(cw_path)
     ce = None
     if p.cost_source == "ce":
         ce_path = root / "costexplorer" / f"{cfg.date}.json"
-        ce = read_json(ce_path) if ce_path.exists() else None
+        if not ce_path.exists():
+            raise FileNotFoundError(f"Cost Explorer recording {ce_path} is missing (set cost_source: none to run "
+                                    "without the bill)")
+        ce = read_json(ce_path)
     return objs, skipped, cw, ce
 
 

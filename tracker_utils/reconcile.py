@@ -297,13 +297,13 @@ def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.D
     # CloudWatch usage with no bill line at all
     scope_limited = bill_info.get("scope") == "first_party"
     bill_missing = bill_info.get("missing") or bill_info.get("source") == "none"
-    for (base, bscope), c in cw_by.items():
+    for (base, bscope), c in ({} if bill_missing else cw_by).items():
         for unit, ccost in c["cost"].items():
             if not ccost or (base, bscope, unit) in billed_keys:
                 continue
             kind = "scope" if scope_limited else "unexplained"
             g = gap(base, kind)
-            g.add({UNIT_TOKEN[unit]: -c["tokens"][UNIT_TOKEN[unit]]}, -ccost)
+            g.add({UNIT_TOKEN[unit]: -c["tokens"][UNIT_TOKEN[unit]]} if kind == "scope" else None, -ccost)
             if kind == "scope":
                 g.details.append(f"{display.get(base, base)} {unit}: {usd(ccost)} of CloudWatch usage has no bill line; the bill "
                                  "query was limited to SERVICE = 'Amazon Bedrock' and missed Marketplace "

@@ -16,7 +16,6 @@ import io
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 from typing import Iterable
 
 import matplotlib

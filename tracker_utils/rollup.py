@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,7 +23,7 @@ from .apps import UNATTRIBUTED
 from .config import Params, load_params, resolve_path, run_dir
 from .io import read_json, read_parquet, write_json
 from .reconcile import KIND_ORDER, KIND_TEXT, dsum, money, usd
-from .report import (APP_COLOR, GAP_COLORS, GAP_SHORT, UNATTR_COLOR, WIDTH_IN, Redactor, _status, _usd_axis, badge, box,
+from .report import (GAP_SHORT, UNATTR_COLOR, WIDTH_IN, Redactor, _status, _usd_axis, badge, box,
                      cents, esc, kpis, model_label, pct, principals_frame, show, table, wrap)
 
 ROLLUP_NOTEBOOK = "05_rollup"
