@@ -19,7 +19,7 @@ from .apps import UNATTRIBUTED
 from .config import load_params, resolve_path
 from .io import read_json, read_parquet
 from .reconcile import usd
-from .report import (APP_COLOR, UNATTR_COLOR, WIDTH_IN, Redactor, _usd_axis, box, esc, kpis, model_label, show, table)
+from .report import (APP_COLOR, WIDTH_IN, series_color, Redactor, _usd_axis, box, esc, kpis, model_label, show, table)
 
 TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 METRICS = {"cost": "Cost from logs (USD)", "invocations": "Invocations", "tokens": "Tokens (input + output + cache)",
@@ -162,11 +162,10 @@ def figures(data: ExploreData, sel: Selection) -> dict:
         piv = piv.astype(float)
         order = piv.sum().sort_values(ascending=False).index.tolist()
         x = list(range(len(piv.index)))
-        cmap = plt.get_cmap("tab10")
         bottom = [0.0] * len(x)
         for i, app_name in enumerate(order):
             vals = piv[app_name].tolist()
-            ax.bar(x, vals, bottom=bottom, color=UNATTR_COLOR if app_name == UNATTRIBUTED else cmap(i % 10), label=app_name,
+            ax.bar(x, vals, bottom=bottom, color=series_color(app_name, i), label=app_name,
                    width=0.6)
             bottom = [b + v for b, v in zip(bottom, vals)]
         ax.set_xticks(x, [dt.date.fromisoformat(d).strftime("%a %d %b") for d in piv.index], fontsize=9)

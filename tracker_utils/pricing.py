@@ -170,13 +170,8 @@ def run(cfg: RunConfig) -> dict:
 
     logs = read_parquet(cfg.data("collect_logs.parquet"))
     late = read_parquet(cfg.data("collect_logs_late.parquet"))
-    if p.app_filter:
-        pass  # filtering happens on the aggregated frame below (data, never code)
     price_logs = pricer.price_frame(aggregate_logs(logs, attribution))
     price_late = pricer.price_frame(aggregate_logs(late, attribution))
-    if p.app_filter:
-        price_logs = price_logs[price_logs["app"] == p.app_filter].reset_index(drop=True)
-        price_late = price_late[price_late["app"] == p.app_filter].reset_index(drop=True)
     write_parquet(price_logs, cfg.data("price_logs.parquet"))
     write_parquet(price_late, cfg.data("price_logs_late.parquet"))
 

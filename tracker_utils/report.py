@@ -54,7 +54,7 @@ CSS = """
 .bt table.bt-t tr.hl td{background:#fff4e5}.bt table.bt-t tr.tot td{font-weight:600;border-top:2px solid #99a}
 .bt .dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:5px}
 .bt figure{margin:6px 0 14px 0}.bt figure img{max-width:100%;height:auto;border:1px solid #eee}
-.bt a{color:#2a5db0}
+.bt a{color:#2a5db0}.bt details{margin:6px 0 12px 0}.bt summary{cursor:pointer;color:#2a5db0;margin:4px 0}
 </style>
 """
 GAP_COLORS = {"late_delivery": "#f0a030", "logging_outage": "#d04040", "failed_calls": "#9060c0", "unpriced_model": "#808080",
@@ -64,8 +64,16 @@ GAP_SHORT = {"late_delivery": "late logs", "logging_outage": "logging outage", "
              "unpriced_model": "unpriced model", "price_mismatch": "price mismatch", "unlogged_endpoint": "batch / mantle",
              "scope": "bill scope", "unexplained": "unexplained", "day_edge": "day edge"}
 APP_COLOR, UNATTR_COLOR = "#4a78b0", "#e07b00"
+# series colours without orange, which is kept for "unattributed"
+PALETTE = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79",
+           "#637939", "#843c39"]
+
+
+def series_color(key: str, i: int) -> str:
+    return UNATTR_COLOR if key == UNATTRIBUTED else PALETTE[i % len(PALETTE)]
 DPI = 100
 WIDTH_IN = 12.0          # 1200 px: fits a 1280-px-wide page
+MAX_PX = 1240
 
 
 # --- redaction ------------------------------------------------------------------------------------------------
@@ -216,9 +224,12 @@ def fig_html(fig: Figure, alt: str = "") -> str:
     """A figure as an embedded PNG (closed afterwards); alt text from the axes titles unless given."""
     if not alt:
         alt = "; ".join(t for t in ([fig._suptitle.get_text()] if fig._suptitle else []) +
-                        [ax.get_title() for ax in fig.axes] if t)
+                        [ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")] if t)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    # never wider than a 1280-px page, even when a legend outside the axes widens the tight box
+    width_px = fig.get_tightbbox(fig.canvas.get_renderer()).width * DPI
+    dpi = min(DPI, DPI * MAX_PX / width_px) if width_px else DPI
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
     plt.close(fig)
     b64 = base64.b64encode(buf.getvalue()).decode()
     return f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{b64}'></figure>"
@@ -399,8 +410,8 @@ def headline_figures(d: ReportData) -> dict:
     month = [x for k, x in sorted(others.items()) if k[:7] == s["date"][:7] and k <= s["date"]]
     mtd = dsum(x["totals"]["billed_cost_usd"] for x in month)
     days_in_month = calendar.monthrange(day.year, day.month)[1]
-    # run rate: the average reported day, for every day of the month not yet reported
-    forecast = mtd + (mtd / len(month)) * (days_in_month - day.day) if month else Decimal(0)
+    # run rate: the average reported day, for every day of the month (days not reported, past or future, at the average)
+    forecast = mtd / len(month) * days_in_month if month else Decimal(0)
     un, total_share = _unattributed(s.get("apps", []))
     return {"billed": billed, "logs": logs, "explained_pct": t.get("explained_pct"), "lower_bound": t.get("lower_bound"),
             "previous": Decimal(prev["totals"]["billed_cost_usd"]) if prev else None,
@@ -432,7 +443,7 @@ def headline(d: ReportData) -> str:
         ("Change vs previous day", change, change_sub),
         ("Month to date", cents(f["mtd"]), f"{f['mtd_days']} day{'s' if f['mtd_days'] != 1 else ''} reported"
          + (f", {missing} missing" if missing > 0 else "")),
-        ("Month-end forecast", cents(f["forecast"]), f"run rate of the reported days x {f['days_in_month']} days"),
+        ("Month-end forecast", cents(f["forecast"]), f"average reported day x {f['days_in_month']} days"),
         ("Unattributed", cents(f["unattributed"]), f"{pct(f['unattributed'], f['apps_total'])} of the bill: no rule in apps.yaml"),
         ("Invocations", f"{f['logs_invocations']:,}", f"logs; CloudWatch counted {f['cloudwatch_invocations']:,}"),
     ]
@@ -449,17 +460,45 @@ def _status(summary: dict) -> tuple[str, str]:
     return "reconciled", "ok"
 
 
+def gap_sentence(g: dict) -> str:
+    """One plain sentence for a day's gap of one kind (as rolled up in ``summary["gaps"]``)."""
+    cost, n = Decimal(g["cost_usd"]), g["invocations"]
+    hrs = g.get("hours") or []
+    when = (f" in {len(hrs)} hour{'s' if len(hrs) != 1 else ''} ({', '.join(f'{h:02d}:00' for h in hrs)} UTC)"
+            if hrs and g["kind"] in ("late_delivery", "logging_outage") else "")
+    k = g["kind"]
+    if k == "late_delivery":
+        return f"{n:,} calls{when} reached the log bucket after the collection time: {usd(cost)}; collect again to include them"
+    if k == "logging_outage":
+        return f"{n:,} calls{when} are counted by CloudWatch but missing from the logs (log delivery failed): {usd(cost)}"
+    if k == "failed_calls":
+        return f"{abs(n):,} calls failed or were throttled: they are in the logs, not billed"
+    if k == "day_edge":
+        return f"{n:,} calls from the last minutes of the day were filed in the next day's folder and are counted: {usd(cost)}"
+    if k == "unpriced_model":
+        return f"{usd(cost)} billed for a model the price book does not know (priced at $0 in the logs)"
+    if k == "price_mismatch":
+        return f"{usd(cost)} difference between the bill and the price book's price"
+    if k == "unlogged_endpoint":
+        return f"{usd(cost)} billed for usage that is never logged (batch jobs, bedrock-mantle)"
+    if k == "scope":
+        return f"{usd(abs(cost))} of usage is missing from the bill query (Marketplace lines)"
+    tol = " (within tolerance: rounding)" if g.get("within_tolerance") else ""
+    return f"{usd(cost)} and {n:+,} calls are not explained by any known cause{tol}"
+
+
 def verdict_box(d: ReportData) -> str:
     s = d.summary
     status, kind = _status(s)
-    items = []
-    for g in s["gaps"]:
-        color = GAP_COLORS.get(g["kind"], "#000")
-        items.append(f"<li><span class='dot' style='background:{color}'></span><b>{esc(KIND_TEXT.get(g['kind'], g['kind']))}</b>: "
-                     f"{esc(g['explanation'].split(': ', 1)[-1])}</li>")
+    items = "".join(f"<li><span class='dot' style='background:{GAP_COLORS.get(g['kind'], '#000')}'></span>"
+                    f"<b>{esc(KIND_TEXT.get(g['kind'], g['kind']).capitalize())}</b>: {esc(gap_sentence(g))}</li>"
+                    for g in s["gaps"])
     return box(f"<b>Reconciliation</b> {badge(status, kind)}<p style='margin:6px 0'>{esc(s['verdict'])}</p>"
-               f"<ul>{''.join(items)}</ul><small>{esc(s.get('method', ''))}</small>",
-               "bad" if kind == "bad" else "note")
+               f"<ul>{items}</ul><small>{esc(s.get('method', ''))}</small>", "bad" if kind == "bad" else "note")
+
+
+ANOMALY_HINT = ("<small>An application's cost is its share of the bill: bill lines the logs cannot see (batch jobs, "
+                "bedrock-mantle) are shared among the applications that use the same model, so they can move it too.</small>")
 
 
 def anomaly_rows(d: ReportData) -> pd.DataFrame:
@@ -479,7 +518,7 @@ def anomaly_box(d: ReportData) -> str:
     if not flagged.empty:
         items = "".join(f"<li>{badge(r['flag'], 'bad' if r['flag'] != 'low' else 'warn')} "
                         f"{esc(anomalies.describe(r, p.anomaly_factor))}</li>" for r in flagged.to_dict("records"))
-        return box(f"<b>Cost anomalies on this day</b> ({esc(rule)})<ul>{items}</ul>", "warn")
+        return box(f"<b>Cost anomalies on this day</b> ({esc(rule)}). {ANOMALY_HINT}<ul>{items}</ul>", "warn")
     hist = int(f["history"].max()) if not f.empty else 0
     if hist < anomalies.MIN_HISTORY:
         return box(f"<b>Cost anomalies</b>: not checked: {hist} earlier day(s) reported in the window, "
@@ -550,6 +589,10 @@ def chart_apps(d: ReportData):
         bars = ax.barh([d.r(x) for x in labels], vals, color=colors)
         top = max(vals.max(), 1e-9)
         _bar_labels(ax, bars, [f"{usd(Decimal(v))}  ({float(Decimal(v)) / total * 100:.1f}%)" for v in a["billed_share_usd"]], top)
+        for t, a_name in zip(ax.get_yticklabels(), a["app"]):
+            if a_name == UNATTRIBUTED:
+                t.set_color(UNATTR_COLOR)
+                t.set_fontweight("bold")
         ax.set_xlim(0, top * 1.22)
         _usd_axis(ax)
     ax.set_title("Cost by application: share of the bill (USD); orange = unattributed", loc="left", fontsize=12)
@@ -676,39 +719,52 @@ def chart_hourly(d: ReportData):
 
 
 # --- reconciliation -------------------------------------------------------------------------------------------
-def _cost_gaps(gaps: list[dict], min_abs: Decimal = Decimal("0.00005")) -> list[dict]:
-    return [g for g in gaps if not g.get("in_logs") and abs(Decimal(g["cost_usd"])) >= min_abs]
+def _gap_labels(gaps: list[dict]) -> list[tuple[str, str]]:
+    """(text, colour) for each gap of a model worth writing on the chart: every cost, and usage-only gaps by calls."""
+    out = []
+    for g in gaps:
+        k, c = g["kind"], Decimal(g["cost_usd"])
+        if k == "day_edge":
+            continue
+        if abs(c) >= Decimal("0.00005"):
+            sign = "+" if c > 0 else "-"
+            out.append((f"{GAP_SHORT.get(k, k)} {sign}{usd(abs(c))}", GAP_COLORS.get(k, "#000")))
+        elif g["invocations"]:
+            out.append((f"{GAP_SHORT.get(k, k)} ({abs(g['invocations']):,} calls)", GAP_COLORS.get(k, "#000")))
+    return out
 
 
 def chart_reconciliation(d: ReportData):
-    """Per model: logs, CloudWatch and the bill side by side, each model's gaps written above it by cause;
+    """Per model: logs, CloudWatch and the bill side by side, each model's differences written beside it by cause;
     below, the day's bridge from the cost from logs to the bill, one step per cause."""
     models = models_frame(d)
-    fig, (ax, wf) = plt.subplots(2, 1, figsize=(WIDTH_IN, 9.4), gridspec_kw={"height_ratios": [5.4, 3.2]})
+    n = max(1, len(models))
+    fig, (ax, wf) = plt.subplots(2, 1, figsize=(WIDTH_IN, 0.78 * n + 1.4 + 3.4),
+                                 gridspec_kw={"height_ratios": [0.78 * n + 1.0, 3.0]})
     if not models.empty:
-        m = models.sort_values("billed", ascending=False).reset_index(drop=True)
-        x = list(range(len(m)))
-        w = 0.27
-        ax.bar([i - w for i in x], m["logs_cost"].map(float), w, label="Cost from logs (book prices)", color=APP_COLOR)
-        ax.bar(x, m["cloudwatch_cost"].map(float), w, label="CloudWatch usage (book prices)", color="#999")
-        ax.bar([i + w for i in x], m["billed"].map(float), w, label="Billed", color="#6a9a50")
+        m = models.sort_values("billed", ascending=True).reset_index(drop=True)
+        y = list(range(len(m)))
+        h = 0.26
+        ax.barh([i + h for i in y], m["billed"].map(float), h, label="Billed", color="#6a9a50")
+        ax.barh(y, m["cloudwatch_cost"].map(float), h, label="CloudWatch usage (book prices)", color="#999")
+        ax.barh([i - h for i in y], m["logs_cost"].map(float), h, label="Cost from logs (book prices)", color=APP_COLOR)
         top = max(float(m[["logs_cost", "cloudwatch_cost", "billed"]].max().max()), 1e-9)
         for i, row in m.iterrows():
-            lines = [(f"{GAP_SHORT.get(g['kind'], g['kind'])} {usd(Decimal(g['cost_usd']))}", GAP_COLORS.get(g["kind"], "#000"))
-                     for g in _cost_gaps(row["gap_list"])]
-            lines += [(f"{GAP_SHORT[g['kind']]} ({abs(g['invocations']):,} calls)", GAP_COLORS.get(g["kind"], "#000"))
-                      for g in row["gap_list"] if g["kind"] in ("logging_outage", "late_delivery", "failed_calls")
-                      and abs(Decimal(g["cost_usd"])) < Decimal("0.00005") and g["invocations"]]
-            base = max(float(row["logs_cost"]), float(row["cloudwatch_cost"]), float(row["billed"]))
-            for j, (txt, col) in enumerate(lines):
-                ax.text(i, base + top * (0.03 + 0.075 * j), txt, ha="center", va="bottom", fontsize=8.5, color=col,
-                        fontweight="bold")
-            ax.text(i, base + top * 0.005, usd(row["billed"]), ha="left", va="bottom", fontsize=7.5, color="#3b6a2a")
-        ax.set_ylim(0, top * 1.45)
-        ax.set_xticks(x, [d.r(model_label(n, 22)) for n in m["name"]], rotation=20, ha="right", fontsize=9)
-        ax.legend(loc="upper right", fontsize=9)
-        _usd_axis(ax, "y")
-        # bridge: logs -> each cause -> billed
+            end = max(float(row["logs_cost"]), float(row["cloudwatch_cost"]), float(row["billed"]))
+            ax.text(end + top * 0.01, i + h, f"billed {usd(row['billed'])}", va="center", fontsize=8, color="#3b6a2a")
+            labels = _gap_labels(row["gap_list"])
+            x0 = top * 1.17
+            for j, (txt, col) in enumerate(labels[:3]):
+                ax.text(x0, i + h - j * h, txt, va="center", ha="left", fontsize=9, color=col, fontweight="bold")
+        ax.axvline(top * 1.15, color="#ccc", lw=1)
+        ax.text(top * 1.17, len(m) - 0.45, "differences by cause", fontsize=9, color="#556", va="bottom")
+        ax.set_xlim(0, top * 1.68)
+        ax.set_ylim(-0.6, len(m) - 0.1)
+        ax.set_yticks(y, [d.r(model_label(nm, 26)) for nm in m["name"]], fontsize=9)
+        ax.set_xticks([v for v in ax.get_xticks() if 0 <= v <= top * 1.12])
+        ax.legend(loc="lower right", fontsize=9, bbox_to_anchor=(0.68, 0.0))
+        _usd_axis(ax)
+        # the bridge: cost from logs -> each cause -> billed
         t = d.summary["totals"]
         logs, billed = Decimal(t["logs_cost_usd"]), Decimal(t["billed_cost_usd"])
         steps = [(g["kind"], Decimal(g["cost_usd"])) for g in d.summary["gaps"] if not g.get("in_logs")
@@ -716,31 +772,32 @@ def chart_reconciliation(d: ReportData):
         rest = billed - logs - sum((v for _, v in steps), Decimal(0))
         if abs(rest) >= Decimal("0.00005"):
             steps.append(("unexplained", rest))
-        labels, bottoms, heights, colors = ["Cost from logs"], [0.0], [float(logs)], [APP_COLOR]
+        labels, lefts, widths, colors = ["Cost from logs"], [0.0], [float(logs)], [APP_COLOR]
         run = logs
         for kind, v in steps:
             labels.append(GAP_SHORT.get(kind, kind))
-            bottoms.append(float(min(run, run + v)))
-            heights.append(abs(float(v)))
+            lefts.append(float(min(run, run + v)))
+            widths.append(abs(float(v)))
             colors.append(GAP_COLORS.get(kind, "#000"))
             run += v
         labels.append("Billed")
-        bottoms.append(0.0)
-        heights.append(float(billed))
+        lefts.append(0.0)
+        widths.append(float(billed))
         colors.append("#6a9a50")
-        bars = wf.barh(range(len(labels))[::-1], heights, left=bottoms, color=colors)
-        wf.set_yticks(range(len(labels))[::-1], labels)
+        ys = list(range(len(labels)))[::-1]
+        bars = wf.barh(ys, widths, left=lefts, color=colors, height=0.6)
+        wf.set_yticks(ys, labels)
         vals = [logs] + [v for _, v in steps] + [billed]
         span = max(float(billed), float(logs), 1e-9)
-        for b, v, i in zip(bars, vals, range(len(vals))):
+        for i, (b, v) in enumerate(zip(bars, vals)):
             txt = usd(v) if i in (0, len(vals) - 1) else ("+" if v > 0 else "-") + usd(abs(v))
             wf.text(b.get_x() + b.get_width() + span * 0.01, b.get_y() + b.get_height() / 2, txt, va="center", fontsize=9)
         wf.set_xlim(0, span * 1.18)
         _usd_axis(wf)
         wf.grid(axis="x", alpha=0.3)
     ax.set_title("Logs vs CloudWatch vs bill per model (USD); differences labelled by cause", loc="left", fontsize=12)
-    ax.set_ylabel("USD")
-    ax.grid(axis="y", alpha=0.3)
+    ax.set_xlabel("USD")
+    ax.grid(axis="x", alpha=0.3)
     wf.set_title("From the cost in the logs to the bill: what each cause adds (USD)", loc="left", fontsize=12)
     fig.tight_layout()
     return fig
@@ -756,7 +813,8 @@ def gaps_table(d: ReportData) -> str:
                          "Explanation": g["explanation"]})
     if not rows:
         return "<p>No differences: logs, CloudWatch and the bill agree.</p>"
-    return table(pd.DataFrame(rows), {"Invocations", "Tokens (in / out)", "USD"})
+    return (f"<details><summary><b>Every difference, model by model ({len(rows)})</b>: click to open</summary>"
+            + table(pd.DataFrame(rows), {"Invocations", "Tokens (in / out)", "USD"}) + "</details>")
 
 
 def usage_types_table(d: ReportData) -> str:
@@ -773,8 +831,11 @@ def usage_types_table(d: ReportData) -> str:
                             "Billed": u["billed_cost_usd"].map(money_or_blank),
                             "CloudWatch at book prices": u["cloudwatch_cost_usd"].map(money_or_blank),
                             "Logs at book prices": u["logs_cost_usd"].map(money_or_blank),
-                            "Bill vs CloudWatch": u["bill_vs_cloudwatch"].fillna(""), "Bill vs logs": u["bill_vs_logs"].fillna("")})
-    return table(show_df, {"Billed tokens", "Billed", "CloudWatch at book prices", "Logs at book prices"})
+                            "Bill vs CloudWatch": u["bill_vs_cloudwatch"].fillna("").map(lambda k: GAP_SHORT.get(k, k)),
+                            "Bill vs logs": u["bill_vs_logs"].fillna("")})
+    return (f"<details><summary><b>Every bill line ({len(show_df)})</b> with the same usage priced from CloudWatch and from "
+            "the logs: click to open</summary>"
+            + table(show_df, {"Billed tokens", "Billed", "CloudWatch at book prices", "Logs at book prices"}) + "</details>")
 
 
 # --- principals -----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from .apps import UNATTRIBUTED
 from .config import Params, load_params, resolve_path, run_dir
 from .io import read_json, read_parquet, write_json
 from .reconcile import KIND_ORDER, KIND_TEXT, dsum, money, usd
-from .report import (GAP_SHORT, UNATTR_COLOR, WIDTH_IN, Redactor, _status, _usd_axis, badge, box,
+from .report import (ANOMALY_HINT, GAP_SHORT, series_color, WIDTH_IN, Redactor, _status, _usd_axis, badge, box,
                      cents, esc, kpis, model_label, pct, principals_frame, show, table, wrap)
 
 ROLLUP_NOTEBOOK = "05_rollup"
@@ -361,7 +361,7 @@ def app_daily(rd: RollupData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["date", "region", "app", "billed", "logs"])
 
 
-def _trend(ax, df: pd.DataFrame, key: str, top: int, colors: dict | None = None, marks: dict | None = None):
+def _trend(ax, df: pd.DataFrame, key: str, top: int, marks: dict | None = None):
     """One line per ``key`` of the daily summed ``billed`` (top N by total, the rest as "other")."""
     if df.empty:
         ax.text(0.5, 0.5, "no completed report", ha="center", va="center", transform=ax.transAxes)
@@ -373,15 +373,14 @@ def _trend(ax, df: pd.DataFrame, key: str, top: int, colors: dict | None = None,
         piv["other"] = piv[order[top:]].sum(axis=1)
         keep = keep + ["other"]
     x = list(range(len(piv.index)))
-    cmap = plt.get_cmap("tab10")
     for i, k in enumerate(keep):
-        c = (colors or {}).get(k, cmap(i % 10))
-        ax.plot(x, piv[k].values, marker="o", lw=2, color=c, label=str(k))
-        for (date, flag) in (marks or {}).get(k, []):
-            if date in piv.index:
-                j = list(piv.index).index(date)
-                ax.plot([j], [piv[k].iloc[j]], marker="o", ms=14, mfc="none", mec="#d04040", mew=2)
-                ax.annotate(flag, (j, piv[k].iloc[j]), textcoords="offset points", xytext=(9, 6), color="#d04040", fontsize=8)
+        c = series_color(k, i)
+        mk = [(d, f) for d, f in (marks or {}).get(k, []) if d in piv.index]
+        label = str(k) + "".join(f"  [{f} {dt.date.fromisoformat(d):%d %b}]" for d, f in mk)
+        ax.plot(x, piv[k].values, marker="o", lw=2, color=c, label=label)
+        for d, _ in mk:
+            j = list(piv.index).index(d)
+            ax.plot([j], [piv[k].iloc[j]], marker="o", ms=14, mfc="none", mec="#d04040", mew=2)
     ax.set_xticks(x, [dt.date.fromisoformat(d).strftime("%a %d %b") for d in piv.index], fontsize=9)
     if len(x) == 1:
         ax.set_xlim(-0.5, 0.5)
@@ -408,10 +407,11 @@ def chart_trend_apps(rd: RollupData, top: int = 9):
     flags = anomaly_frame(rd)
     marks: dict[str, list] = {}
     for r in flags[(flags["flag"] != "") & (flags["level"] == "application")].to_dict("records"):
-        marks.setdefault(r["app"], []).append((r["date"], r["flag"]))
+        marks.setdefault(r["app"], []).append((r["date"], f"{r['flag']} in {r['region']}"))
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
-    _trend(ax, df, "app", top, colors={UNATTRIBUTED: UNATTR_COLOR}, marks=marks)
-    ax.set_title("Daily cost per application (share of the bill, USD, all regions); circled: anomaly", loc="left", fontsize=12)
+    _trend(ax, df, "app", top, marks=marks)
+    ax.set_title("Daily cost per application (share of the bill, USD, all regions); circled: anomaly (see legend)",
+                 loc="left", fontsize=12)
     ax.set_ylabel("USD")
     fig.tight_layout()
     return fig
@@ -466,7 +466,7 @@ def anomaly_box(rd: RollupData) -> str:
              "Cost": usd(r["value"]), "Trailing median": usd(r["baseline"]) if r["baseline"] is not None else "",
              "Ratio": f"{r['ratio']:.1f}x" if r["ratio"] is not None else "", "Earlier days": r["history"]}
             for r in flagged.to_dict("records")]
-    return box(f"<b>Cost anomalies: {len(rows)}</b> ({esc(rule)})" + table(pd.DataFrame(rows), {"Cost", "Trailing median", "Ratio", "Earlier days"},
+    return box(f"<b>Cost anomalies: {len(rows)}</b> ({esc(rule)}). " + ANOMALY_HINT + table(pd.DataFrame(rows), {"Cost", "Trailing median", "Ratio", "Earlier days"},
                                                                               raw={"Flag"}), "warn")
 
 

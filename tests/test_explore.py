@@ -1,0 +1,91 @@
+"""The explorer: static under papermill (interactive=False), widgets otherwise, the same drawing function for both."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import nbformat
+import pytest
+
+from tracker_utils import explore
+
+
+@pytest.fixture(scope="module")
+def data(demo_run):
+    return explore.load(output_dir=str(demo_run[0]), params_file=str(demo_run[1]))
+
+
+def test_explore_notebook_runs_static_under_papermill(demo_run, tmp_path):
+    import papermill as pm
+    from tracker_utils import runner
+    out, pf, _, _ = demo_run
+    target = tmp_path / "explore.ipynb"
+    pm.execute_notebook(str(runner.NOTEBOOK_DIR / "explore.ipynb"), str(target),
+                        parameters={"params_file": str(pf), "output_dir": str(out), "interactive": False,
+                                    "regions": "us-east-1", "metric": "cost"},
+                        kernel_name=runner.ensure_kernel(), cwd=str(runner.NOTEBOOK_DIR), progress_bar=False,
+                        execution_timeout=120)
+    nb = nbformat.read(str(target), as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "application/vnd.jupyter.widget-view+json" not in json.dumps(outputs)      # no widgets in batch
+    assert html.count("data:image/png;base64,") >= 2                                  # daily and per-model charts
+    assert "Cost from logs (USD) per day and application" in html and "regions us-east-1" in html
+    for app in ("Chatbot", "Analytics", "unattributed"):
+        assert f"<td>{app}</td>" in html
+
+
+def test_load_reads_every_run_and_totals_match_the_summaries(demo_run, data):
+    out, _, _, truth = demo_run
+    assert len(data.summaries) == len(truth["runs"]) and not data.incomplete
+    assert set(data.regions) == {"us-east-1", "ap-northeast-2"} and len(data.dates) == 3
+    for key in truth["runs"]:
+        date, region = key.split("/")
+        s = json.loads((out / key / "summary.json").read_text())
+        part = explore.select(data, explore.Selection(start=date, end=date, regions=(region,)))
+        assert int(part["invocations"].sum()) == s["totals"]["logs_invocations"]
+        for a in s["apps"]:          # summary.json holds each application's cost rounded to 6 decimals
+            cost = sum(part.loc[part["app"] == a["app"], "cost"], Decimal(0))
+            assert cost.quantize(Decimal("0.000001")) == Decimal(a["cost_usd"]), (key, a["app"])
+
+
+def test_filters_and_metrics(data):
+    sel = explore.Selection.parse(start=data.dates[0], end=data.dates[0], regions="us-east-1", apps="Chatbot, Analytics",
+                                  metric="invocations")
+    part = explore.select(data, sel)
+    assert set(part["app"]) == {"Chatbot", "Analytics"} and set(part["date"]) == {data.dates[0]}
+    t = explore.tables(data, sel)
+    assert "Invocations by model and application" in t["pivot"] and f"{int(part['invocations'].sum()):,}" in t["kpis"]
+    figs = explore.figures(data, sel)
+    assert set(figs) == {"daily", "models"}
+    assert figs["daily"].axes[0].get_title("left") == "Invocations per day and application"
+    one_model = data.models[0]
+    assert set(explore.select(data, explore.Selection(models=(one_model,)))["model"]) == {one_model}
+    assert "Nothing matches" in explore.tables(data, explore.Selection(apps=("no-such-app",)))["apps"]
+    with pytest.raises(ValueError):
+        explore.Selection.parse(metric="dollars")
+    with pytest.raises(ValueError):
+        explore.Selection.parse(start="11/02/2026")
+
+
+def test_widgets_redraw_in_place_with_the_same_function(data, monkeypatch):
+    calls = []
+    real = explore.render
+
+    def spy(d, sel):
+        calls.append(sel)
+        return real(d, sel)
+
+    monkeypatch.setattr(explore, "render", spy)
+    monkeypatch.setattr(explore, "show", lambda *items, redactor=None: None)     # no front end in tests
+    ui = explore.app(data, explore.Selection(metric="cost"))
+    assert calls and calls[-1].metric == "cost"                        # drawn once on start
+    ui.controls["metric"].value = "tokens"
+    assert calls[-1].metric == "tokens"
+    ui.controls["regions"].value = ("ap-northeast-2",)
+    assert calls[-1].regions == ("ap-northeast-2",) and calls[-1].metric == "tokens"
+    ui.controls["dates"].value = (data.dates[1], data.dates[2])
+    assert (calls[-1].start, calls[-1].end) == (data.dates[1], data.dates[2])
+    import ipywidgets as w
+    assert isinstance(ui.output, w.Output) and ui.output in ui.children
