@@ -16,11 +16,17 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (run: make browser)")
+
+
+@pytest.fixture(autouse=True)
+def _chromium_present():
+    # `make test` installs Debian's chromium (target `browser`); a missing browser is a failed set-up, not a skip
+    assert CHROMIUM is not None, "headless Chromium not installed: run `make browser` (part of `make test`)"
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
-# the only external files an exported notebook may name: nbconvert's own script loaders
-EXTERNAL_OK = {"cdnjs.cloudflare.com"}
+# shared reports are self-contained: no external files at all (the export template drops nbconvert's CDN scripts)
+EXTERNAL_OK: set[str] = set()
 CHECK = """<script>window.addEventListener('load', function () {
   var r = [];
   for (const i of document.images) r.push({src: (i.getAttribute('src') || '').slice(0, 60), ok: i.complete && i.naturalWidth > 0,

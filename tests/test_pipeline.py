@@ -125,3 +125,11 @@ def test_rerun_skips_complete_runs(demo_run):
     outcomes = runner.run(str(pf), {}, force=False, jobs=1)
     assert all(o.status == "skipped" for o in outcomes)
     assert before == {p: p.stat().st_mtime_ns for p in out.glob("*/*/summary.json")}
+
+
+def test_application_shares_add_up_to_the_bill(demo_run):
+    out, _, _, truth = demo_run
+    for key in truth["runs"]:
+        s = json.loads((out / key / "summary.json").read_text())
+        shares = sum(Decimal(a["billed_share_usd"]) for a in s["apps"])
+        assert abs(shares - Decimal(s["totals"]["billed_cost_usd"])) <= Decimal("0.000001") * (len(s["apps"]) + 1), key

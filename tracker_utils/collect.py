@@ -77,11 +77,12 @@ def run(cfg: RunConfig) -> dict:
     # logs --------------------------------------------------------------------------------------------------------
     if athena_frame is not None:
         res = athena_frame
-    else:
-        res = logsrc.collect(objs, cfg.day, cfg.as_of, strict=p.strict, workers=max(1, p.jobs))
-    write_parquet(res.used, cfg.data("collect_logs.parquet"))
-    write_parquet(res.late, cfg.data("collect_logs_late.parquet"))
-    write_parquet(res.quarantine, cfg.data("collect_quarantine.parquet"))
+        write_parquet(res.used, cfg.data("collect_logs.parquet"))
+        write_parquet(res.late, cfg.data("collect_logs_late.parquet"))
+        write_parquet(res.quarantine, cfg.data("collect_quarantine.parquet"))
+    else:   # writes data/collect_logs*.parquet and collect_quarantine.parquet itself; reuses them if the objects are unchanged
+        res = logsrc.collect(objs, cfg.day, cfg.as_of, strict=p.strict, workers=logsrc.default_workers(p.jobs),
+                             out_dir=cfg.data_dir)
 
     # CloudWatch --------------------------------------------------------------------------------------------------
     raw = cfg.data_dir / "raw"

@@ -627,6 +627,10 @@ def ground_truth(spec: DemoSpec, invs: list[Inv], files: dict, bills: dict, book
             apps: dict[str, dict] = defaultdict(_zero)
             for inv in logs:
                 _add(apps[inv.app], inv, book)
+            unlogged = sum((c for _, _, _, c, t in bills.get(day, []) if t[0]["region"] == region
+                            and t[0]["tier"] in ("batch", "mantle")), Decimal(0))
+            if unlogged:
+                apps["(unlogged usage: batch, bedrock-mantle)"] = _zero()
             unpriced = sorted({inv.base_model for inv in mine if inv.base_model == UNKNOWN_MODEL})
             runs[f"{day}/{region}"] = {
                 "date": day, "region": region, "models": out_models,

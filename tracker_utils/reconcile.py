@@ -434,30 +434,49 @@ def verdict(billed: Decimal, logs_cost: Decimal, gaps: list[dict], logs_inv: int
     return s
 
 
+UNLOGGED_APP = "(unlogged usage: batch, bedrock-mantle)"
+NO_LOGS_APP = "(billed, no invocation logs)"
+
+
 def apps_table(price_logs: pd.DataFrame, models: list[dict]) -> list[dict]:
-    """Per application from the logs, plus its share of the bill (logs cost scaled per model to the billed cost)."""
-    if price_logs.empty:
-        return []
-    scale = {}
+    """Per application from the logs, plus its share of the bill.
+
+    Each model's billed cost, less what was billed for usage that is never logged (batch jobs, bedrock-mantle), is
+    split over the applications in proportion to their logs cost for that model (by tokens where the model is
+    unpriced). Never-logged usage and bills for models with no logs at all are rows of their own, so the shares add
+    up to the bill.
+    """
+    unlogged_total, no_logs_total = Decimal(0), Decimal(0)
+    split: dict[str, tuple[str, Decimal, Decimal]] = {}     # model -> (how, attributable, logs basis)
     for m in models:
-        lc, bc = Decimal(m["logs"]["cost_usd"]), Decimal(m["billed"]["cost_usd"])
-        scale[m["model"]] = (bc / lc) if lc else None
-    tok_share = {}
-    for m in models:
-        if Decimal(m["logs"]["cost_usd"]) == 0 and Decimal(m["billed"]["cost_usd"]):
-            tok_share[m["model"]] = (Decimal(m["billed"]["cost_usd"]), sum(m["logs"][t] for t in TOKENS))
+        unlogged = dsum(g["cost_usd"] for g in m["gaps"] if g["kind"] == "unlogged_endpoint")
+        attributable = Decimal(m["billed"]["cost_usd"]) - unlogged
+        unlogged_total += unlogged
+        lc = Decimal(m["logs"]["cost_usd"])
+        tokens = sum(m["logs"][t] for t in TOKENS)
+        if lc:
+            split[m["model"]] = ("cost", attributable, lc)
+        elif tokens:
+            split[m["model"]] = ("tokens", attributable, Decimal(tokens))
+        else:
+            no_logs_total += attributable
     out = []
-    for (app, team, cc), f in price_logs.groupby(["app", "team", "cost_centre"]):
-        cost = dsum(f["cost_usd"])
-        billed = Decimal(0)
-        for base, fm in f.groupby("base_model"):
-            c = dsum(fm["cost_usd"])
-            if scale.get(base) is not None:
-                billed += c * scale[base]
-            elif base in tok_share and tok_share[base][1]:
-                billed += tok_share[base][0] * sum(int(fm[t].sum()) for t in TOKENS) / tok_share[base][1]
-        out.append({"app": app, "team": team, "cost_centre": cc, "invocations": int(f["invocations"].sum()),
-                    **{t: int(f[t].sum()) for t in TOKENS}, "cost_usd": money(cost), "billed_share_usd": money(billed)})
+    if not price_logs.empty:
+        for (app, team, cc), f in price_logs.groupby(["app", "team", "cost_centre"]):
+            billed = Decimal(0)
+            for base, fm in f.groupby("base_model"):
+                how, attributable, basis = split.get(base, ("", Decimal(0), Decimal(0)))
+                if how == "cost":
+                    billed += attributable * dsum(fm["cost_usd"]) / basis
+                elif how == "tokens":
+                    billed += attributable * sum(int(fm[t].sum()) for t in TOKENS) / basis
+            out.append({"app": app, "team": team, "cost_centre": cc, "invocations": int(f["invocations"].sum()),
+                        **{t: int(f[t].sum()) for t in TOKENS}, "cost_usd": money(dsum(f["cost_usd"])),
+                        "billed_share_usd": money(billed)})
+    for name, amount in ((UNLOGGED_APP, unlogged_total), (NO_LOGS_APP, no_logs_total)):
+        if amount:
+            out.append({"app": name, "team": "", "cost_centre": "", "invocations": 0, **{t: 0 for t in TOKENS},
+                        "cost_usd": money(Decimal(0)), "billed_share_usd": money(amount)})
     return sorted(out, key=lambda a: a["app"])
 
 

@@ -68,7 +68,8 @@ def export_html(ipynb: Path, html: Path, hide_code: bool = True) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
     nb = nbformat.read(str(ipynb), as_version=4)
-    exp = HTMLExporter(exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code)
+    exp = HTMLExporter(exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code,
+                       extra_template_basedirs=[str(Path(__file__).parent / "nbtemplates")], template_name="offline")
     body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": ipynb.stem}})
     tmp = html.with_suffix(".html.tmp")
     tmp.write_text(body)

@@ -346,7 +346,8 @@ def fetch_cloudwatch(ctx: AwsContext, day: dt.date) -> dict:
 
     No model list is hard-coded: ListMetrics (every page) names the ModelIds, both spellings of the cache metrics
     (``CacheReadInputTokenCount`` / ``CacheReadInputTokens``) are accepted, queries go in batches of at most 500 and
-    every GetMetricData ``NextToken`` page is read. Returns the recorded form the demo holds (ISO strings for times).
+    every GetMetricData ``NextToken`` page is read (the pages of one request are merged, see
+    :func:`merge_metric_data_pages`). Returns the recorded form the demo holds (ISO strings for times).
     Note: ListMetrics only returns metrics with data points in the last two weeks; collect a day within 14 days (the
     raw record in ``data/raw/`` keeps it replayable afterwards).
     """
@@ -364,14 +365,38 @@ def fetch_cloudwatch(ctx: AwsContext, day: dt.date) -> dict:
     try:
         for i in range(0, len(queries), GMD_MAX_QUERIES):
             batch = queries[i:i + GMD_MAX_QUERIES]
-            for page in cw.get_paginator("get_metric_data").paginate(
-                    MetricDataQueries=batch, StartTime=t0, EndTime=t1, ScanBy="TimestampDescending"):
-                pages.append(_jsonable(page))
+            raw = [_jsonable(page) for page in cw.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=batch, StartTime=t0, EndTime=t1, ScanBy="TimestampDescending")]
+            pages.append(merge_metric_data_pages(raw))
     except (be.ClientError, be.NoCredentialsError, be.TokenRetrievalError, be.SSOTokenLoadError) as e:
         raise explain(e, "cloudwatch", "GetMetricData") from None
     return {"region": ctx.region, "date": day.isoformat(), "namespace": "AWS/Bedrock", "period": 3600,
             "start": t0.isoformat(), "end": t1.isoformat(), "list_metrics": lm_pages,
             "get_metric_data": {"queries": queries, "pages": pages}}
+
+
+def merge_metric_data_pages(pages: list[dict]) -> dict:
+    """The NextToken pages of one GetMetricData request as one page.
+
+    A series cut by a page boundary comes back with ``StatusCode: PartialData`` and continues under the same Id on the
+    next page; merged, it carries the status of its last piece (``Complete`` when every page was read), which is what
+    :func:`tracker_utils.sources.cloudwatch.parse_metric_data` checks. ``pages_read`` keeps the raw page count.
+    """
+    merged: dict[str, dict] = {}
+    messages: list = []
+    for page in pages:
+        messages.extend(page.get("Messages", []) or [])
+        for res in page.get("MetricDataResults", []) or []:
+            m = merged.get(res["Id"])
+            if m is None:
+                m = merged[res["Id"]] = {"Id": res["Id"], "Label": res.get("Label", ""), "Timestamps": [], "Values": [],
+                                         "StatusCode": "Complete"}
+            m["Timestamps"].extend(res.get("Timestamps", []) or [])
+            m["Values"].extend(res.get("Values", []) or [])
+            m["StatusCode"] = res.get("StatusCode", "Complete")
+            if res.get("Messages"):
+                m.setdefault("Messages", []).extend(res["Messages"])
+    return {"MetricDataResults": list(merged.values()), "Messages": messages, "pages_read": len(pages)}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
