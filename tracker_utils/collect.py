@@ -8,6 +8,7 @@ Prompts and responses stop here: the frames hold counts and ids only.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import time
 from pathlib import Path
@@ -72,7 +73,13 @@ def run(cfg: RunConfig) -> dict:
         else:
             objs, skipped = aws.list_log_objects(ctx, cfg.day, p.window_after_hours)
         cw_rec = aws.fetch_cloudwatch(ctx, cfg.day)
-        ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cfg.data_dir / "raw") if p.cost_source == "ce" else None
+        ce_rec = None
+        if p.cost_source == "ce":      # one paid request per day, shared by every region (runs may be parallel)
+            cache = resolve_path(p.output_dir) / "_cache"
+            cache.mkdir(parents=True, exist_ok=True)
+            with open(cache / f"costexplorer-{cfg.date}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
 
     # logs --------------------------------------------------------------------------------------------------------
     if athena_frame is not None:
@@ -98,7 +105,10 @@ def run(cfg: RunConfig) -> dict:
     if p.cost_source == "ce" and ce_rec is not None:
         write_json(raw / "costexplorer" / f"{cfg.date}.json", ce_rec)
         bill = billsrc.parse_cost_explorer_pages(ce_rec["pages"])
-        bill_info["scope"] = bill_scope(ce_rec.get("request"), p.bill_services)
+        # a recording made by the kit covers every Bedrock service it discovered ("scope": "all"); a recording
+        # from elsewhere is judged by its request's SERVICE filter
+        bill_info["scope"] = "first_party" if p.bill_services == "first_party" else (
+            ce_rec.get("scope") or bill_scope(ce_rec.get("request"), p.bill_services))
     elif p.cost_source == "cur":
         cur_paths = [p.cur]
         if p.cur.startswith("s3://"):

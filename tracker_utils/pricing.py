@@ -123,7 +123,8 @@ def aggregate_logs(logs: pd.DataFrame, attribution: Attribution) -> pd.DataFrame
     df["status"] = df["error_code"].where(df["error_code"] != "", "ok")
     df["tier"] = df["latency"].map(lambda v: "latency_optimized" if v == "optimized" else "standard")
     df["day_edge"] = df["delivered_at"].dt.floor("D") != df["timestamp"].dt.floor("D")
-    df["invocations"] = 1
+    # one row per record (local reader), or one row per group with its record count (Athena engine)
+    df["invocations"] = df["records"] if "records" in df else 1
     g = df.groupby(keys, dropna=False, sort=True)
     out = g[["invocations", *TOKENS]].sum().reset_index()
     out["sessions"] = g["session_arn"].nunique().values

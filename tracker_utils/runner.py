@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -155,7 +156,9 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
     t0 = time.perf_counter()
     args = [(params_file, overrides, d, r, force) for d, r in pairs]
     if jobs > 1:
-        with ProcessPoolExecutor(jobs) as ex:
+        # spawn, not fork: the parent may hold threads (an emulator in tests, boto3 pools), and a forked child
+        # that inherits a half-held lock can die before its kernel starts
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
             futs = {ex.submit(_worker, a): a for a in args}
             for i, f in enumerate(as_completed(futs), 1):
                 o = f.result()

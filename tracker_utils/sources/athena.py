@@ -29,7 +29,7 @@ import orjson
 import pandas as pd
 
 from . import logs as logsrc
-from .aws import AwsAccessError, AwsContext, explain
+from .aws import AwsAccessError, AwsContext, aws_errors, explain
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "athena"
 QUERY_FILE = SQL_DIR / "daily_usage.sql"
@@ -181,7 +181,6 @@ def run_query(ctx: AwsContext, sql: str, parameters: list[str] | None, database:
 
     Rows are lists of strings (None for SQL NULL), without the header row Athena puts first on the first page.
     """
-    from botocore import exceptions as be
     athena = ctx.client("athena")
     wg_arn = _workgroup_arn(ctx, workgroup)
     kw: dict = {"QueryString": sql, "QueryExecutionContext": {"Database": database, "Catalog": CATALOG},
@@ -227,7 +226,7 @@ def run_query(ctx: AwsContext, sql: str, parameters: list[str] | None, database:
                 page_rows = page_rows[1:]           # the header row
             rows.extend(page_rows)
             pages += 1
-    except (be.ClientError, be.NoCredentialsError, be.TokenRetrievalError, be.SSOTokenLoadError) as e:
+    except aws_errors() as e:
         raise explain(e, "athena", op, wg_arn) from None
     stats = q.get("Statistics", {}) if isinstance(q, dict) else {}
     info = {"query_execution_id": qid, "polls": polls, "result_pages": pages, "result_rows": len(rows),

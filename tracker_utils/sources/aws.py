@@ -67,6 +67,13 @@ class AwsAccessError(RuntimeError):
     """One line a person can act on: the IAM action that is missing, or the credentials that expired."""
 
 
+def aws_errors() -> tuple:
+    """Service errors and credential failures (what :func:`explain` can turn into an :class:`AwsAccessError`)."""
+    from botocore import exceptions as be
+    return (be.ClientError, be.NoCredentialsError, be.PartialCredentialsError, be.CredentialRetrievalError,
+            be.TokenRetrievalError, be.SSOTokenLoadError, be.UnauthorizedSSOTokenError)
+
+
 def iam_action(service: str, operation: str) -> str:
     """The IAM action a botocore ``service``/``operation`` needs (``("s3", "ListObjectsV2")`` -> ``s3:ListBucket``)."""
     return IAM_ACTION_OVERRIDES.get((service, operation)) or f"{IAM_PREFIX.get(service, service)}:{operation}"
@@ -77,10 +84,11 @@ def explain(exc: BaseException, service: str, operation: str, resource: str = "*
     from botocore import exceptions as be
     if isinstance(exc, AwsAccessError):
         return exc
-    if isinstance(exc, be.NoCredentialsError):
+    if isinstance(exc, (be.NoCredentialsError, be.PartialCredentialsError)):
         return AwsAccessError("NoCredentials: no AWS credentials found (set AWS_PROFILE / params.profile, run "
                               "`aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
-    if isinstance(exc, (be.TokenRetrievalError, be.SSOTokenLoadError, be.UnauthorizedSSOTokenError)):
+    if isinstance(exc, (be.TokenRetrievalError, be.SSOTokenLoadError, be.UnauthorizedSSOTokenError,
+                        be.CredentialRetrievalError)):
         return AwsAccessError(f"ExpiredCredentials: the AWS SSO session has expired or is missing; run `aws sso login` "
                               f"({type(exc).__name__})")
     if isinstance(exc, be.ProfileNotFound):
@@ -210,9 +218,8 @@ class _ShortBody(IOError):
     pass
 
 
-def get_object_bytes(client, bucket: str, key: str, attempts: int = 8, expected_size: int | None = None) -> bytes:
+def get_object_bytes(client, bucket: str, key: str, attempts: int = 8) -> bytes:
     """GET one object, whole. A body cut off mid-transfer (reset, timeout, short read) is fetched again."""
-    from botocore import exceptions as be
     errors = _body_errors()
     for attempt in range(1, attempts + 1):
         try:
@@ -222,10 +229,8 @@ def get_object_bytes(client, bucket: str, key: str, attempts: int = 8, expected_
             if want is not None and len(data) != int(want):
                 raise _ShortBody(f"{key}: got {len(data)} of {want} bytes")
             return data
-        except be.ClientError as e:
+        except aws_errors() as e:
             raise explain(e, "s3", "GetObject", f"arn:aws:s3:::{bucket}/{key}") from None
-        except (be.NoCredentialsError, be.TokenRetrievalError, be.SSOTokenLoadError) as e:
-            raise explain(e, "s3", "GetObject") from None
         except errors:
             if attempt == attempts:
                 raise
@@ -289,13 +294,12 @@ class S3Reader:
 
 def _list_prefix(client, bucket: str, prefix: str) -> tuple[list[dict], list[str]]:
     """Every object and sub-folder directly under ``prefix`` (all pages)."""
-    from botocore import exceptions as be
     contents, folders = [], []
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
             contents.extend(page.get("Contents", []) or [])
             folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []) or [])
-    except (be.ClientError, be.NoCredentialsError, be.TokenRetrievalError, be.SSOTokenLoadError) as e:
+    except aws_errors() as e:
         raise explain(e, "s3", "ListObjectsV2", f"arn:aws:s3:::{bucket}") from None
     return contents, folders
 
@@ -351,14 +355,13 @@ def fetch_cloudwatch(ctx: AwsContext, day: dt.date) -> dict:
     Note: ListMetrics only returns metrics with data points in the last two weeks; collect a day within 14 days (the
     raw record in ``data/raw/`` keeps it replayable afterwards).
     """
-    from botocore import exceptions as be
     cw = ctx.client("cloudwatch")
     t0, t1 = cwsrc.day_window(day)
     lm_pages = []
     try:
         for page in cw.get_paginator("list_metrics").paginate(Namespace="AWS/Bedrock"):
             lm_pages.append(_jsonable(page))
-    except (be.ClientError, be.NoCredentialsError, be.TokenRetrievalError, be.SSOTokenLoadError) as e:
+    except aws_errors() as e:
         raise explain(e, "cloudwatch", "ListMetrics") from None
     queries = cwsrc.metric_queries(lm_pages)
     pages = []
@@ -368,7 +371,7 @@ def fetch_cloudwatch(ctx: AwsContext, day: dt.date) -> dict:
             raw = [_jsonable(page) for page in cw.get_paginator("get_metric_data").paginate(
                 MetricDataQueries=batch, StartTime=t0, EndTime=t1, ScanBy="TimestampDescending")]
             pages.append(merge_metric_data_pages(raw))
-    except (be.ClientError, be.NoCredentialsError, be.TokenRetrievalError, be.SSOTokenLoadError) as e:
+    except aws_errors() as e:
         raise explain(e, "cloudwatch", "GetMetricData") from None
     return {"region": ctx.region, "date": day.isoformat(), "namespace": "AWS/Bedrock", "period": 3600,
             "start": t0.isoformat(), "end": t1.isoformat(), "list_metrics": lm_pages,
@@ -414,40 +417,43 @@ def cost_explorer_request(day: dt.date, services: list[str]) -> dict:
     return {"TimePeriod": {"Start": day.isoformat(), "End": d1.isoformat()}, "Granularity": "DAILY",
             "Metrics": ["UnblendedCost", "UsageQuantity"],
             "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
-            "Filter": {"Dimensions": {"Key": "SERVICE", "Values": services, "MatchOptions": ["EQUALS"]}}}
+            "Filter": {"Dimensions": {"Key": "SERVICE", "Values": services}}}
 
 
 def bedrock_services(ctx: AwsContext, day: dt.date) -> list[str]:
     """Every SERVICE value of the day that is Bedrock: ``Amazon Bedrock`` (always), ``Amazon Bedrock Service`` and
     each ``<Model> (Amazon Bedrock Edition)`` (Marketplace), found with GetDimensionValues (every page)."""
-    from botocore import exceptions as be
+    return _discover_services(ctx, day)[0]
+
+
+def _discover_services(ctx: AwsContext, day: dt.date) -> tuple[list[str], int]:
     from ..usage_types import is_bedrock_service
     ce = ctx.client("ce", CE_REGION)
     kw = {"TimePeriod": {"Start": day.isoformat(), "End": (day + dt.timedelta(days=1)).isoformat()},
           "Dimension": "SERVICE", "SearchString": "Bedrock", "Context": "COST_AND_USAGE"}
     found = {"Amazon Bedrock"}
-    token = None
+    token, calls = None, 0
     try:
         while True:
+            calls += 1
             resp = ce.get_dimension_values(**kw, **({"NextPageToken": token} if token else {}))
             found.update(v["Value"] for v in resp.get("DimensionValues", []) if is_bedrock_service(v.get("Value")))
             token = resp.get("NextPageToken")
             if not token:
                 break
-    except (be.ClientError, be.NoCredentialsError, be.TokenRetrievalError, be.SSOTokenLoadError) as e:
+    except aws_errors() as e:
         raise explain(e, "ce", "GetDimensionValues") from None
-    return sorted(found)
+    return sorted(found), calls
 
 
 def fetch_cost_explorer(ctx: AwsContext, day: dt.date, cache_dir: Path, now: dt.datetime | None = None) -> dict:
     """The day's Bedrock bill from Cost Explorer: ``{"request": ..., "pages": [...], "fetched_at": ...}``.
 
     Each Cost Explorer request costs $0.01, so raw responses are cached in ``cache_dir/costexplorer/<date>.json``.
-    Cache rule: a day is *closed* when it ended more than 48 hours ago; a cached response is reused only if it was
-    fetched after the day closed. Anything else (no cache, or a cache taken while the day was still open and costs
+    Cache rule: a day is *closed* when it ended more than 48 hours ago; a cached response is reused if it was
+    fetched after the day closed, or less than 15 minutes ago (another region's run of the same day). Anything else (no cache, or a cache taken while the day was still open and costs
     could still move) is fetched again (about 2-3 requests: the SERVICE discovery and the pages).
     """
-    from botocore import exceptions as be
     from ..io import read_json, write_json
     now = now or dt.datetime.now(dt.timezone.utc)
     path = Path(cache_dir) / "costexplorer" / f"{day.isoformat()}.json"
@@ -457,12 +463,13 @@ def fetch_cost_explorer(ctx: AwsContext, day: dt.date, cache_dir: Path, now: dt.
             fetched = dt.datetime.fromisoformat(str(cached.get("fetched_at", "")).replace("Z", "+00:00"))
             if fetched.tzinfo is None:
                 fetched = fetched.replace(tzinfo=dt.timezone.utc)
-            if ce_day_closed(day, fetched) and cached.get("pages") is not None and cached.get("request"):
+            fresh = now - fetched < dt.timedelta(minutes=15)     # fetched moments ago, e.g. by another region's run
+            if (ce_day_closed(day, fetched) or fresh) and cached.get("pages") is not None and cached.get("request"):
                 cached["from_cache"] = True
                 return cached
         except (ValueError, TypeError, OSError):
             pass        # unreadable or no fetched_at: fetch again
-    services = bedrock_services(ctx, day)
+    services, discovery_calls = _discover_services(ctx, day)
     request = cost_explorer_request(day, services)
     ce = ctx.client("ce", CE_REGION)
     pages, token = [], None
@@ -473,10 +480,10 @@ def fetch_cost_explorer(ctx: AwsContext, day: dt.date, cache_dir: Path, now: dt.
             token = resp.get("NextPageToken")
             if not token:
                 break
-    except (be.ClientError, be.NoCredentialsError, be.TokenRetrievalError, be.SSOTokenLoadError) as e:
+    except aws_errors() as e:
         raise explain(e, "ce", "GetCostAndUsage") from None
-    rec = {"request": request, "pages": pages, "fetched_at": now.isoformat(timespec="seconds"),
-           "closed": ce_day_closed(day, now), "requests_made": len(pages) + 1}
+    rec = {"request": request, "pages": pages, "fetched_at": now.isoformat(timespec="seconds"), "scope": "all",
+           "closed": ce_day_closed(day, now), "requests_made": len(pages) + discovery_calls}
     write_json(path, rec)
     return rec
 
@@ -497,7 +504,6 @@ def fetch_cur(ctx: AwsContext, s3_uri: str, dest: Path) -> list[Path]:
     Every listing page is read; a file already downloaded with the same size and ETag is not fetched again.
     Returns the local paths, sorted (for :func:`tracker_utils.sources.bill.read_cur`).
     """
-    from botocore import exceptions as be
     bucket, prefix = _split_s3(s3_uri)
     client = ctx.client("s3")
     objs = []
@@ -506,7 +512,7 @@ def fetch_cur(ctx: AwsContext, s3_uri: str, dest: Path) -> list[Path]:
             for o in page.get("Contents", []) or []:
                 if o["Key"].endswith((".parquet", ".csv.gz", ".csv")):
                     objs.append(o)
-    except (be.ClientError, be.NoCredentialsError, be.TokenRetrievalError, be.SSOTokenLoadError) as e:
+    except aws_errors() as e:
         raise explain(e, "s3", "ListObjectsV2", f"arn:aws:s3:::{bucket}") from None
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -538,4 +544,4 @@ def fetch_cur(ctx: AwsContext, s3_uri: str, dest: Path) -> list[Path]:
 
 __all__ = ["AwsAccessError", "AwsContext", "EVENT_HOOKS", "S3Reader", "bedrock_services", "ce_day_closed",
            "cost_explorer_request", "explain", "fetch_cloudwatch", "fetch_cost_explorer", "fetch_cur",
-           "get_object_bytes", "iam_action", "list_log_objects"]
+           "get_object_bytes", "iam_action", "list_log_objects", "merge_metric_data_pages"]
