@@ -10,6 +10,8 @@
   (hourly sums per ``ModelId``, cache token metrics, error and throttle counts, log-delivery metrics).
 - ``costexplorer/<date>.json``: the ``GetCostAndUsage`` request and its response pages (daily, grouped by SERVICE
   and USAGE_TYPE), in both billing shapes (first-party ``Amazon Bedrock`` and Marketplace ``(Amazon Bedrock Edition)``).
+- ``cur/bedrock-export/data/BILLING_PERIOD=YYYY-MM/part-00000.parquet``: the same bill as a CUR 2.0 data export, one row
+  per day, usage type and ``line_item_iam_principal``, plus a tax row and another service's row (both excluded).
 - ``ground_truth.json``: what a correct pipeline must report for every date and region, in the ``summary.json``
   shape. It is computed here from the generator's own list of invocations (what really happened), not by the
   pipeline's code, so comparing the two is a real test.
@@ -415,25 +417,28 @@ def _money(d: Decimal) -> str:
 
 def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> list[tuple[str, str, Decimal, Decimal, dict]]:
     """(service, usage type, quantity, cost, truth) per line: CloudWatch's tokens at AWS's prices, plus injections."""
-    acc: dict[tuple, int] = defaultdict(int)
+    acc: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))   # line -> IAM principal -> tokens
     for inv in invs:
         if inv.day != day or inv.error:
             continue
         for k in TOKEN_KEYS:
             t = getattr(inv, k)
             if t:
-                acc[(inv.region, inv.base_model, inv.scope, "standard", UNIT_OF[k])] += t
+                acc[(inv.region, inv.base_model, inv.scope, "standard", UNIT_OF[k])][_iam_principal(inv.arn)] += t
     dates = spec.dates
+    batch_role = f"arn:aws:iam::{spec.account}:role/NightlyBatch-BedrockRole"
     if "us-east-1" in spec.regions:
         if day == dates[min(2, len(dates) - 1)]:     # a batch job: billed, never logged, no runtime metrics
-            acc[("us-east-1", "amazon.nova-lite-v1:0", "in_region", "batch", "input")] += 2_400_000
-            acc[("us-east-1", "amazon.nova-lite-v1:0", "in_region", "batch", "output")] += 610_000
+            acc[("us-east-1", "amazon.nova-lite-v1:0", "in_region", "batch", "input")][batch_role] += 2_400_000
+            acc[("us-east-1", "amazon.nova-lite-v1:0", "in_region", "batch", "output")][batch_role] += 610_000
         if day == dates[0]:                           # bedrock-mantle (OpenAI-compatible) calls: not logged
-            acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "input")] += 185_000
-            acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "output")] += 64_000
+            acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "input")][batch_role] += 185_000
+            acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "output")][batch_role] += 64_000
     lines = []
-    for (region, model, scope, tier, unit), tokens in sorted(acc.items()):
-        truth = {"region": region, "model": model, "scope": scope, "tier": tier, "unit": unit, "tokens": tokens}
+    for (region, model, scope, tier, unit), by_principal in sorted(acc.items()):
+        tokens = sum(by_principal.values())
+        truth = {"region": region, "model": model, "scope": scope, "tier": tier, "unit": unit, "tokens": tokens,
+                 "by_principal": dict(by_principal)}
         if model == UNKNOWN_MODEL:
             price = UNKNOWN_MODEL_PRICES[unit]
         else:
@@ -444,6 +449,7 @@ def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> l
                 price = price * Decimal("1.1")        # AWS raised the price; the book is stale
                 truth["stale"] = True
         cost = Decimal(tokens) * price / 1000
+        truth["price"] = price
         rc = REGION_CODE[region]
         if model in MARKETPLACE:
             suffix = "_Global" if scope == "global" else ""
@@ -471,6 +477,46 @@ def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> l
         else:
             merged[(service, usage)] = [qty, cost, [truth]]
     return [(s, u, q, c, t) for (s, u), (q, c, t) in merged.items()]
+
+
+def _iam_principal(arn: str) -> str:
+    """What CUR 2.0's line_item_iam_principal holds: the role (not the session) or the user."""
+    if ":assumed-role/" in arn:
+        head, rest = arn.split(":assumed-role/", 1)
+        return head.replace(":sts::", ":iam::") + ":role/" + rest.split("/", 1)[0]
+    return arn
+
+
+def _cur_rows(spec: DemoSpec, bills: dict) -> list[dict]:
+    """CUR 2.0 export rows for the demo's bill: one per day, usage type and IAM principal, plus tax and S3 rows."""
+    rows = []
+    for day, lines in bills.items():
+        start = f"{day}T00:00:00Z"
+        for service, usage, _, _, truths in lines:
+            mp = service != "Amazon Bedrock"
+            for t in truths:
+                per_unit = 1_000_000 if mp else 1000
+                for principal, tokens in sorted(t["by_principal"].items()):
+                    rows.append({
+                        "line_item_usage_start_date": start, "line_item_usage_end_date": start[:11] + "23:59:59Z",
+                        "line_item_product_code": "prod-demo7h2k3haiku" if mp else "AmazonBedrock",
+                        "product_servicecode": "prod-demo7h2k3haiku" if mp else "AmazonBedrock",
+                        "line_item_usage_type": usage,
+                        "line_item_operation": "InvokeModelStreamingInference" if t["unit"] == "output" else "InvokeModelInference",
+                        "line_item_usage_amount": float(Decimal(tokens) / per_unit),
+                        "line_item_unblended_cost": float(Decimal(tokens) * t["price"] / 1000),
+                        "line_item_line_item_type": "Usage", "product_region_code": t["region"],
+                        "bill_billing_entity": "AWS Marketplace" if mp else "AWS",
+                        "product_product_name": service if mp else "Amazon Bedrock",
+                        "line_item_iam_principal": principal})
+        rows.append({**rows[-1], "line_item_line_item_type": "Tax", "line_item_usage_type": "Tax",
+                     "line_item_usage_amount": 0.0, "line_item_unblended_cost": 1.23,
+                     "line_item_iam_principal": ""})
+        rows.append({**rows[-1], "line_item_product_code": "AmazonS3", "product_servicecode": "AmazonS3",
+                     "line_item_line_item_type": "Usage", "line_item_usage_type": "USE1-TimedStorage-ByteHrs",
+                     "product_product_name": "Amazon Simple Storage Service", "line_item_unblended_cost": 4.56,
+                     "bill_billing_entity": "AWS"})
+    return rows
 
 
 def _ce_pages(day: str, lines, page_size: int = 12) -> dict:
@@ -673,6 +719,10 @@ def build_demo(root: str | Path, spec: DemoSpec | None = None, book: PriceBook |
         p = root / "costexplorer" / f"{day}.json"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(_ce_pages(day, lines), indent=1))
+    cur = root / "cur" / "bedrock-export" / "data" / f"BILLING_PERIOD={spec.start[:7]}" / "part-00000.parquet"
+    cur.parent.mkdir(parents=True, exist_ok=True)
+    import pandas as pd
+    pd.DataFrame(_cur_rows(spec, bills)).to_parquet(cur, index=False)
     truth = ground_truth(spec, invs, files, bills, book)
     (root / "ground_truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True))
     (root / "README.md").write_text(

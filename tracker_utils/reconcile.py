@@ -480,6 +480,27 @@ def apps_table(price_logs: pd.DataFrame, models: list[dict]) -> list[dict]:
     return sorted(out, key=lambda a: a["app"])
 
 
+def bill_lines(bill: pd.DataFrame) -> pd.DataFrame:
+    """One line per usage type: a CUR export splits lines by IAM principal and operation; the comparison does not."""
+    if bill.empty:
+        return bill
+    keys = [c for c in bill.columns if c not in ("quantity", "tokens", "cost_usd", "principal", "operation")]
+    g = bill.groupby(keys, dropna=False, sort=True)
+    out = g["tokens"].sum().reset_index()
+    out["quantity"] = g["quantity"].agg(lambda v: str(dsum(v))).values
+    out["cost_usd"] = g["cost_usd"].agg(lambda v: str(dsum(v))).values
+    return out
+
+
+def bill_principals(bill: pd.DataFrame) -> list[dict]:
+    """Cost per IAM principal straight from the bill, when the CUR 2.0 export has line_item_iam_principal."""
+    if bill.empty or "principal" not in bill or not (bill["principal"].fillna("") != "").any():
+        return []
+    out = [{"principal": p or "(none)", "cost_usd": money(dsum(f["cost_usd"]))}
+           for p, f in bill.fillna({"principal": ""}).groupby("principal")]
+    return sorted(out, key=lambda r: -Decimal(r["cost_usd"]))
+
+
 def run(cfg: RunConfig) -> dict:
     p = cfg.params
     collect = read_json(cfg.data("collect.json"))
@@ -487,7 +508,8 @@ def run(cfg: RunConfig) -> dict:
     price_logs = read_parquet(cfg.data("price_logs.parquet"))
     price_late = read_parquet(cfg.data("price_logs_late.parquet"))
     price_cw = read_parquet(cfg.data("price_cloudwatch.parquet"))
-    bill = read_parquet(cfg.data("price_bill.parquet"))
+    bill_raw = read_parquet(cfg.data("price_bill.parquet"))
+    bill = bill_lines(bill_raw)
     cw_raw = read_parquet(cfg.data("collect_cloudwatch.parquet"))
     delivery = cw_raw[cw_raw["model_id"] == ""]
     display = price.get("display_names", {})
@@ -519,6 +541,7 @@ def run(cfg: RunConfig) -> dict:
                    "lower_bound": bool(price["unpriced_models"]),
                    "bill_scope": collect["bill"].get("scope", "all")},
         "gaps": gaps,
+        "bill_principals": bill_principals(bill_raw),
         "data_quality": dq,
         "sources": {"logs": collect["source"], "engine": collect["engine"], "as_of": collect["as_of"],
                     "bill": collect["bill"].get("source"), "cloudwatch": collect["cloudwatch"]["recorded"]},
