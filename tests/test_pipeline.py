@@ -153,3 +153,22 @@ def test_cur_export_gives_the_same_reconciliation_as_cost_explorer(small_demo, t
         assert any(p.endswith(":role/ChatbotProd-BedrockRole") for p in principals), key
         assert not any("assumed-role" in p for p in principals)
         assert abs(sum(principals.values()) - Decimal(got["totals"]["billed_cost_usd"])) <= Decimal("0.00001")
+
+
+def test_collecting_again_detects_late_delivery(small_demo, tmp_path):
+    """Collect as of +1h, then again later: the objects that arrived in between are named as late delivery."""
+    from tracker_utils import collect, config, pricing, reconcile
+    root, spec, truth = small_demo
+    date, region = spec.dates[1], "us-east-1"
+    kw = dict(data_root=str(root), output_dir=str(tmp_path), start=spec.start, end=spec.dates[-1])
+    first = collect.run(config.resolve(date, region, logs_as_of="+1h", **kw))
+    assert first["data_quality"]["arrived_since_previous_collection"] is None
+    cfg = config.resolve(date, region, logs_as_of="+3h", **kw)
+    again = collect.run(cfg)
+    arrivals = again["data_quality"]["arrived_since_previous_collection"]
+    late = truth["runs"][f"{date}/{region}"]["data_quality"]["records_late"]
+    assert arrivals["new_records_of_day"] == late > 0 and arrivals["hours"] == [14, 15]
+    pricing.run(cfg)
+    s = reconcile.run(cfg)
+    assert f"{late:,} records arrived after the previous collection" in s["verdict"]
+    assert not any(g["kind"] == "late_delivery" for g in s["gaps"])     # now included: no gap left

@@ -54,6 +54,32 @@ def _local_sources(cfg: RunConfig):
     return objs, skipped, cw, ce
 
 
+def _previous_collection(cfg: RunConfig) -> dict | None:
+    """What an earlier collection of this date and region saw (its object manifest and collection time)."""
+    try:
+        as_of = read_json(cfg.data("collect.json"))["as_of"]
+        t = dt.datetime.fromisoformat(as_of)
+        # objects delivered after that collection's time did not exist for it (the demo replays a point in time)
+        files = {f["key"] for f in read_json(cfg.data("collect_files.json"))
+                 if dt.datetime.fromisoformat(f["delivered_at"]) <= t}
+        return {"files": files, "as_of": as_of}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _arrivals(previous: dict | None, res) -> dict | None:
+    """Late delivery seen by collecting again: log objects that did not exist at the previous collection."""
+    if previous is None:
+        return None
+    new = {f["key"] for f in res.files} - previous["files"]
+    used = res.used[res.used["file"].isin(new)] if len(res.used) and new else res.used.iloc[0:0]
+    if not len(used):
+        return None        # nothing new: a re-run gives exactly the outputs of a single run
+    hours = sorted({int(h) for h in used["timestamp"].dt.hour})
+    return {"previous_as_of": previous["as_of"], "new_files": len(new), "new_records_of_day": int(len(used)),
+            "hours": hours}
+
+
 def run(cfg: RunConfig) -> dict:
     """Collect one date and region. Returns the collect summary (also written to ``data/collect.json``)."""
     t0 = time.perf_counter()
@@ -81,6 +107,7 @@ def run(cfg: RunConfig) -> dict:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
 
+    previous = _previous_collection(cfg)
     # logs --------------------------------------------------------------------------------------------------------
     if athena_frame is not None:
         res = athena_frame
@@ -134,6 +161,7 @@ def run(cfg: RunConfig) -> dict:
 
     quality = dict(res.quality)
     quality["files_skipped"] = skipped
+    quality["arrived_since_previous_collection"] = _arrivals(previous, res)
     summary = {
         "date": cfg.date, "region": cfg.region, "source": p.source, "engine": p.engine,
         "as_of": cfg.as_of.isoformat() if cfg.as_of else dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -397,7 +397,7 @@ def roll_up_gaps(models: list[dict]) -> list[dict]:
 
 
 def verdict(billed: Decimal, logs_cost: Decimal, gaps: list[dict], logs_inv: int, cw_inv: int, bill_present: bool,
-            unpriced: list[str], covered_logs_cost: Decimal | None = None) -> str:
+            unpriced: list[str], covered_logs_cost: Decimal | None = None, arrivals: dict | None = None) -> str:
     parts = []
     scope_gap = any(g["kind"] == "scope" for g in gaps)
     if bill_present and billed:
@@ -428,6 +428,10 @@ def verdict(billed: Decimal, logs_cost: Decimal, gaps: list[dict], logs_inv: int
         parts.append(f"{usd(abs(Decimal(unexp['cost_usd'])))} is within tolerance; nothing else is unexplained")
     else:
         parts.append(f"{usd(abs(Decimal(unexp['cost_usd'])))} and {unexp['invocations']:+,} invocations are unexplained")
+    if arrivals and arrivals.get("new_records_of_day"):
+        parts.append(f"{arrivals['new_records_of_day']:,} records arrived after the previous collection "
+                     f"({arrivals['previous_as_of']}) in {len(arrivals['hours'])} hour(s) "
+                     f"({_hours_text(arrivals['hours'])} UTC): late delivery, now included")
     s = "; ".join(parts) + "."
     if unpriced:
         s += f" Unpriced models ({', '.join(unpriced)}) make the logs' total a lower bound."
@@ -532,7 +536,8 @@ def run(cfg: RunConfig) -> dict:
     summary = {
         "date": cfg.date, "region": cfg.region,
         "verdict": verdict(billed, logs_cost, gaps, logs_inv, cw_inv, bill_present, price["unpriced_models"],
-                           dsum(m["logs"]["cost_usd"] for m in models if m["billed"]["lines"])),
+                           dsum(m["logs"]["cost_usd"] for m in models if m["billed"]["lines"]),
+                           collect["data_quality"].get("arrived_since_previous_collection")),
         "models": models,
         "apps": apps_table(price_logs, models),
         "totals": {"billed_cost_usd": money(billed), "logs_cost_usd": money(logs_cost),
