@@ -369,6 +369,29 @@ def summarise(models: dict, display: dict, tol_tokens_pct: float = 0.5, tol_cost
     return out
 
 
+def gap_sentence(g: dict, cost: Decimal) -> str:
+    """One plain sentence for a day's gap of one kind, all models together (the report's verdict box)."""
+    n, hrs = g["invocations"], g.get("hours") or []
+    when = (f" in {len(hrs)} hour{'s' if len(hrs) != 1 else ''} ({_hours_text(hrs)} UTC)"
+            if hrs and g["kind"] in ("late_delivery", "logging_outage") else "")
+    return {
+        "late_delivery": f"{n:,} calls{when} reached the log bucket after the collection time: {usd(cost)}; "
+                         "collect again to include them",
+        "logging_outage": f"{n:,} calls{when} are counted by CloudWatch but missing from the logs (log delivery "
+                          f"failed): {usd(cost)}",
+        "failed_calls": f"{abs(n):,} calls failed or were throttled: they are in the logs, not counted by CloudWatch, "
+                        "not billed",
+        "day_edge": f"{n:,} calls from the last minutes of the day were filed in the next day's folder and are "
+                    f"counted: {usd(cost)}",
+        "unpriced_model": f"{usd(cost)} billed for a model the price book does not know (priced at $0 in the logs)",
+        "price_mismatch": f"{usd(cost)} difference between the bill and the price book's price",
+        "unlogged_endpoint": f"{usd(cost)} billed for usage that is never logged (batch jobs, bedrock-mantle)",
+        "scope": f"{usd(abs(cost))} of usage is missing from the bill query (Marketplace lines)",
+        "rounding": f"{usd(cost)} between the bill and CloudWatch at the book's prices, within the cost tolerance",
+    }.get(g["kind"], f"{usd(cost)} and {n:+,} calls are not explained by any known cause"
+                     + (" (within tolerance)" if g.get("within_tolerance") else ""))
+
+
 def roll_up_gaps(models: list[dict]) -> list[dict]:
     acc: dict[str, dict] = {}
     for m in models:
@@ -390,8 +413,7 @@ def roll_up_gaps(models: list[dict]) -> list[dict]:
             cost = a.pop("cost")
             a["cost_usd"] = money(cost)
             a["hours"] = sorted(a["hours"])
-            a["explanation"] = f"{KIND_TEXT[kind]}: {usd(cost)}" + (f" in {len(a['hours'])} hour(s) ({_hours_text(a['hours'])} UTC)"
-                                                                   if a["hours"] and kind in ("late_delivery", "logging_outage") else "")
+            a["explanation"] = gap_sentence(a, cost)
             out.append(a)
     return out
 

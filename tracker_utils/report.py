@@ -460,45 +460,18 @@ def _status(summary: dict) -> tuple[str, str]:
     return "reconciled", "ok"
 
 
-def gap_sentence(g: dict) -> str:
-    """One plain sentence for a day's gap of one kind (as rolled up in ``summary["gaps"]``)."""
-    cost, n = Decimal(g["cost_usd"]), g["invocations"]
-    hrs = g.get("hours") or []
-    when = (f" in {len(hrs)} hour{'s' if len(hrs) != 1 else ''} ({', '.join(f'{h:02d}:00' for h in hrs)} UTC)"
-            if hrs and g["kind"] in ("late_delivery", "logging_outage") else "")
-    k = g["kind"]
-    if k == "late_delivery":
-        return f"{n:,} calls{when} reached the log bucket after the collection time: {usd(cost)}; collect again to include them"
-    if k == "logging_outage":
-        return f"{n:,} calls{when} are counted by CloudWatch but missing from the logs (log delivery failed): {usd(cost)}"
-    if k == "failed_calls":
-        return f"{abs(n):,} calls failed or were throttled: they are in the logs, not billed"
-    if k == "day_edge":
-        return f"{n:,} calls from the last minutes of the day were filed in the next day's folder and are counted: {usd(cost)}"
-    if k == "unpriced_model":
-        return f"{usd(cost)} billed for a model the price book does not know (priced at $0 in the logs)"
-    if k == "price_mismatch":
-        return f"{usd(cost)} difference between the bill and the price book's price"
-    if k == "unlogged_endpoint":
-        return f"{usd(cost)} billed for usage that is never logged (batch jobs, bedrock-mantle)"
-    if k == "scope":
-        return f"{usd(abs(cost))} of usage is missing from the bill query (Marketplace lines)"
-    tol = " (within tolerance: rounding)" if g.get("within_tolerance") else ""
-    return f"{usd(cost)} and {n:+,} calls are not explained by any known cause{tol}"
-
-
 def verdict_box(d: ReportData) -> str:
     s = d.summary
     status, kind = _status(s)
     items = "".join(f"<li><span class='dot' style='background:{GAP_COLORS.get(g['kind'], '#000')}'></span>"
-                    f"<b>{esc(KIND_TEXT.get(g['kind'], g['kind']).capitalize())}</b>: {esc(gap_sentence(g))}</li>"
+                    f"<b>{esc(KIND_TEXT.get(g['kind'], g['kind']).capitalize())}</b>: {esc(g['explanation'])}</li>"
                     for g in s["gaps"])
     return box(f"<b>Reconciliation</b> {badge(status, kind)}<p style='margin:6px 0'>{esc(s['verdict'])}</p>"
                f"<ul>{items}</ul><small>{esc(s.get('method', ''))}</small>", "bad" if kind == "bad" else "note")
 
 
-ANOMALY_HINT = ("<small>An application's cost is its share of the bill: bill lines the logs cannot see (batch jobs, "
-                "bedrock-mantle) are shared among the applications that use the same model, so they can move it too.</small>")
+ANOMALY_HINT = ("<small>An application's cost is its share of the bill: its logs cost scaled, per model, to what was "
+                "billed for logged usage (usage that is never logged, such as batch jobs, is a row of its own).</small>")
 
 
 def anomaly_rows(d: ReportData) -> pd.DataFrame:
