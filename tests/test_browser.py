@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+REPO_OUTPUTS = Path(__file__).resolve().parents[1] / "outputs"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
@@ -127,3 +128,8 @@ def test_index_report_and_rollup_in_chromium(demo_run, tmp_path):
     n = check_static(roll).imgs
     res = check_in_browser(roll, tmp_path, shots, "rollup", 5000)
     assert len(res["images"]) == n >= 2
+    # keep a copy for review beside the repository's own outputs (git-ignored)
+    review = REPO_OUTPUTS / "screenshots"
+    review.mkdir(parents=True, exist_ok=True)
+    for png in shots.glob("*.png"):
+        shutil.copy2(png, review / png.name)
