@@ -20,7 +20,7 @@ Injected discrepancies, each with a known size: late log delivery (us-east-1, da
 records delivered after the collection time), a logging outage (ap-northeast-2, day 1, 09:00 UTC, with the S3
 delivery-failure metric), throttled and failed calls (logged with an ``errorCode``, not counted as CloudWatch
 invocations), Claude 3 Haiku billed in the Marketplace shape, a model the price book does not know
-(``anthropic.claude-opus-5-20261101-v1:0``), a stale price (Nova Lite in Seoul billed 10% above the book), and usage
+(``anthropic.claude-opus-5-5-20261101-v1:0``), a stale price (Nova Lite in Seoul billed 10% above the book), and usage
 with no logs or metrics (a batch job and a ``bedrock-mantle`` call) on the bill.
 """
 from __future__ import annotations
@@ -40,8 +40,8 @@ from pathlib import Path
 from .prices import PriceBook
 
 CANARY = "CANARY-PROMPT-7f3a9c"          # planted in every prompt and response; must never reach outputs/
-UNKNOWN_MODEL = "anthropic.claude-opus-5-20261101-v1:0"
-UNKNOWN_MODEL_PRICES = {"input": Decimal("0.005"), "output": Decimal("0.025")}   # what "AWS" bills it at
+UNKNOWN_MODEL = "anthropic.claude-opus-5-5-20261101-v1:0"
+UNKNOWN_MODEL_PRICES = {"input": Decimal("0.006"), "output": Decimal("0.03")}   # what "AWS" bills it at
 APP_PROFILE_ARN = "arn:aws:bedrock:us-east-1:{account}:application-inference-profile/a1b2c3d4e5f6"
 APP_PROFILE_SOURCE = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 Q = Decimal("0.000001")
@@ -56,7 +56,7 @@ BILLING_NAMES = {
     "amazon.titan-embed-text-v2:0": "TitanEmbeddingV2-Text",
     "meta.llama3-3-70b-instruct-v1:0": "Llama3-3-70B",
     "openai.gpt-oss-120b-1:0": "openai.gpt-oss-120b",
-    UNKNOWN_MODEL: "Claude5Opus",
+    UNKNOWN_MODEL: "Claude5.5Opus",
 }
 MARKETPLACE = {"anthropic.claude-3-haiku-20240307-v1:0": "Claude 3 Haiku (Amazon Bedrock Edition)"}
 REGION_CODE = {"us-east-1": "USE1", "ap-northeast-2": "APN2", "us-west-2": "USW2", "eu-central-1": "EUC1"}
