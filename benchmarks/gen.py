@@ -161,8 +161,9 @@ def _records(p: dict, text: bytes, spaces: np.ndarray) -> list[bytes]:
     mi = rng.choice(len(MODELS), size=n, p=mw / mw.sum())
     ts = np.sort(p["t0"] + rng.random(n) * p["span"]).astype(np.int64)
     pi = rng.integers(0, len(principals), n)
-    plen = np.clip(rng.lognormal(np.log(PROMPT_MEAN) - 0.32, 0.8, n), 40, 90_000).astype(np.int64)
-    rlen = np.clip(rng.lognormal(np.log(RESPONSE_MEAN) - 0.32, 0.8, n), 10, 60_000).astype(np.int64)
+    pm, rm = p.get("prompt_mean", PROMPT_MEAN), p.get("response_mean", RESPONSE_MEAN)
+    plen = np.clip(rng.lognormal(np.log(pm) - 0.32, 0.8, n), min(40, pm), 90_000).astype(np.int64)
+    rlen = np.clip(rng.lognormal(np.log(rm) - 0.32, 0.8, n), 10, 60_000).astype(np.int64)
     pstart = rng.integers(0, len(spaces) - 40_000, n)
     rstart = rng.integers(0, len(spaces) - 40_000, n)
     u = rng.random((n, 8))
@@ -285,19 +286,23 @@ def _write_file(args) -> tuple[str, int, int, int]:
     return p["key"], len(lines), len(raw), len(gz)
 
 
-def ensure(root: Path, n: int, log=print) -> dict:
+def ensure(root: Path, n: int, log=print, prompt_mean: int = PROMPT_MEAN, response_mean: int = RESPONSE_MEAN) -> dict:
     """The data set for ``n`` records under ``root`` (built once, then reused). Returns its description."""
     root = Path(root)
     done = root / "done.json"
     if done.exists():
         info = json.loads(done.read_text())
-        if info.get("version") == GEN_VERSION and info.get("records_requested") == n:
+        if info.get("version") == GEN_VERSION and info.get("records_requested") == n and \
+                info.get("prompt_mean", PROMPT_MEAN) == prompt_mean and \
+                info.get("response_mean", RESPONSE_MEAN) == response_mean:
             return info
     import shutil
     if root.exists():
         shutil.rmtree(root)
     s3 = root / "s3" / BUCKET
     plan = file_plan(n)
+    for p in plan:
+        p["prompt_mean"], p["response_mean"] = prompt_mean, response_mean
     log(f"generating {n:,} records in {len(plan)} files under {root} (once; cached) ...")
     import time
     t0 = time.perf_counter()
@@ -308,7 +313,8 @@ def ensure(root: Path, n: int, log=print) -> dict:
     side = s3 / base_key() / f"{DAY:%Y/%m/%d}/12/data/00000000-0000-4000-8000-000000000000_input.json.gz"
     side.parent.mkdir(parents=True, exist_ok=True)
     side.write_bytes(zlib.compress(b'{"messages":[]}'))
-    info = {"version": GEN_VERSION, "records_requested": n, "records": sum(r[1] for r in res), "files": len(res),
+    info = {"version": GEN_VERSION, "records_requested": n, "prompt_mean": prompt_mean, "response_mean": response_mean,
+            "records": sum(r[1] for r in res), "files": len(res),
             "json_bytes": sum(r[2] for r in res), "gz_bytes": sum(r[3] for r in res),
             "base": base_key(), "bucket": BUCKET, "day": DAY.isoformat(),
             "seconds": round(time.perf_counter() - t0, 1)}
