@@ -101,33 +101,89 @@ class Pricer:
         return df
 
 
+PRICING_COLUMNS = ["timestamp", "delivered_at", "model_id", "principal", "operation", "error_code", "latency",
+                   "request_metadata", *TOKENS]
+REPEATED = ["model_id", "principal", "operation", "error_code", "latency", "request_metadata"]
+
+
+def aggregate_logs_file(path, attribution: Attribution, batch_rows: int = 250_000) -> pd.DataFrame:
+    """:func:`aggregate_logs` over a parquet file, a batch of rows at a time: memory does not grow with the day."""
+    import pyarrow.parquet as pq
+    pf = pq.ParquetFile(path, read_dictionary=REPEATED)
+    cols = [c for c in PRICING_COLUMNS + ["records"] if c in pf.schema_arrow.names]
+    g = None
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=cols):
+        if not batch.num_rows:
+            continue
+        part = _first_level(batch.to_pandas())
+        if g is not None:        # fold into the running groups: never more rows than distinct groups
+            part = pd.concat([g, part], ignore_index=True).groupby(
+                RAW_KEYS, dropna=False, sort=False)[["invocations", *TOKENS]].sum().reset_index()
+        g = part
+    if g is None:
+        return aggregate_logs(read_logs(path), attribution)
+    return _resolve(g, attribution)
+
+
+def read_logs(path) -> pd.DataFrame:
+    """Only the columns pricing needs; repeated strings read once each: memory stays small for a million records."""
+    import pyarrow.parquet as pq
+    schema = pq.read_schema(path)
+    cols = [c for c in PRICING_COLUMNS + ["records"] if c in schema.names]
+    table = pq.read_table(path, columns=cols, read_dictionary=[c for c in REPEATED if c in cols])
+    return table.to_pandas()      # repeated strings as categories: 1 to 4 bytes a row
+
+
 def aggregate_logs(logs: pd.DataFrame, attribution: Attribution) -> pd.DataFrame:
-    """Group records to (hour, model id, principal, application, operation, status) with integer token sums."""
+    """Group records to (hour, model id, principal, application, operation, status) with integer token sums.
+
+    Two steps keep a million records cheap: first group on the raw record fields (a few ten thousand groups), then
+    resolve principals and applications once per group, and group again on the resolved keys.
+    """
     keys = ["hour", "model_id", "principal", "principal_kind", "principal_name", "app", "team", "cost_centre",
             "operation", "status", "tier", "request_metadata", "day_edge"]
     if logs.empty:
         return pd.DataFrame(columns=keys + ["invocations", "sessions", *TOKENS])
-    df = logs.copy()
-    df["hour"] = df["timestamp"].dt.floor("h")
-    parts = {a: principal_parts(a) for a in df["principal"].unique()}
-    df["session_arn"] = df["principal"]
-    df["principal"] = df["session_arn"].map(lambda a: parts[a][0])
-    df["principal_kind"] = df["session_arn"].map(lambda a: parts[a][1])
-    df["principal_name"] = df["session_arn"].map(lambda a: parts[a][2])
-    combos = df[["session_arn", "request_metadata", "model_id"]].drop_duplicates()
-    app_of = {tuple(c): attribution.attribute(*c) for c in combos.itertuples(index=False)}
-    keyser = list(zip(df["session_arn"], df["request_metadata"], df["model_id"]))
-    df["app"] = [app_of[k].app for k in keyser]
-    df["team"] = [app_of[k].team for k in keyser]
-    df["cost_centre"] = [app_of[k].cost_centre for k in keyser]
-    df["status"] = df["error_code"].where(df["error_code"] != "", "ok")
-    df["tier"] = df["latency"].map(lambda v: "latency_optimized" if v == "optimized" else "standard")
-    df["day_edge"] = df["delivered_at"].dt.floor("D") != df["timestamp"].dt.floor("D")
-    # one row per record (local reader), or one row per group with its record count (Athena engine)
-    df["invocations"] = df["records"] if "records" in df else 1
-    g = df.groupby(keys, dropna=False, sort=True)
-    out = g[["invocations", *TOKENS]].sum().reset_index()
-    out["sessions"] = g["session_arn"].nunique().values
+    return _resolve(_first_level(logs), attribution)
+
+
+RAW_KEYS = ["hour", "model_id", "principal", "request_metadata", "operation", "error_code", "latency", "day_edge"]
+
+
+def _first_level(logs: pd.DataFrame) -> pd.DataFrame:
+    """Group records on their raw fields (integer sums)."""
+    raw = RAW_KEYS
+    df = pd.DataFrame({
+        "hour": logs["timestamp"].dt.floor("h"),
+        "day_edge": logs["delivered_at"].dt.floor("D") != logs["timestamp"].dt.floor("D"),
+        # one row per record (local reader), or one row per group with its record count (Athena engine)
+        "invocations": logs["records"] if "records" in logs else 1,
+        **{c: logs[c] for c in raw if c not in ("hour", "day_edge")}, **{t: logs[t] for t in TOKENS}})
+    g = df.groupby(raw, dropna=False, sort=False, observed=True)[["invocations", *TOKENS]].sum().reset_index()
+    for c in raw:
+        if isinstance(g[c].dtype, pd.CategoricalDtype):
+            g[c] = g[c].astype(object)
+    return g
+
+
+def _resolve(g: pd.DataFrame, attribution: Attribution) -> pd.DataFrame:
+    """Resolve principals (sessions of a role are one principal) and applications once per raw group, regroup."""
+    keys = ["hour", "model_id", "principal", "principal_kind", "principal_name", "app", "team", "cost_centre",
+            "operation", "status", "tier", "request_metadata", "day_edge"]
+    g = g.rename(columns={"principal": "session_arn"})
+    parts = {a: principal_parts(a) for a in g["session_arn"].unique()}
+    g["principal"] = [parts[a][0] for a in g["session_arn"]]
+    g["principal_kind"] = [parts[a][1] for a in g["session_arn"]]
+    g["principal_name"] = [parts[a][2] for a in g["session_arn"]]
+    apps = [attribution.attribute(a, m, mid) for a, m, mid in zip(g["session_arn"], g["request_metadata"], g["model_id"])]
+    g["app"] = [a.app for a in apps]
+    g["team"] = [a.team for a in apps]
+    g["cost_centre"] = [a.cost_centre for a in apps]
+    g["status"] = g["error_code"].where(g["error_code"] != "", "ok")
+    g["tier"] = ["latency_optimized" if v == "optimized" else "standard" for v in g["latency"]]
+    final = g.groupby(keys, dropna=False, sort=True)
+    out = final[["invocations", *TOKENS]].sum().reset_index()
+    out["sessions"] = final["session_arn"].nunique().values
     return out
 
 
@@ -169,10 +225,8 @@ def run(cfg: RunConfig) -> dict:
     attribution = Attribution.load(resolve_path(p.apps_file), resolve_path(p.prices_dir) / "inference_profiles.yaml")
     pricer = Pricer(book, cfg.region, cfg.date)
 
-    logs = read_parquet(cfg.data("collect_logs.parquet"))
-    late = read_parquet(cfg.data("collect_logs_late.parquet"))
-    price_logs = pricer.price_frame(aggregate_logs(logs, attribution))
-    price_late = pricer.price_frame(aggregate_logs(late, attribution))
+    price_logs = pricer.price_frame(aggregate_logs_file(cfg.data("collect_logs.parquet"), attribution))
+    price_late = pricer.price_frame(aggregate_logs_file(cfg.data("collect_logs_late.parquet"), attribution))
     write_parquet(price_logs, cfg.data("price_logs.parquet"))
     write_parquet(price_late, cfg.data("price_logs_late.parquet"))
 
