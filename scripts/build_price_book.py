@@ -21,6 +21,10 @@ Conventions
   covers in-region *and* geo use, so a reader of the bill needs that key priced.
 - A disagreement with the LiteLLM cross-check is explained in the row's source
   with the words "LiteLLM ... differs" (scripts/crosscheck_prices.py looks for it).
+- Models served only on the bedrock-mantle endpoint (Gemma 4, GPT-5.x, Grok) are priced
+  from LiteLLM's bedrock_mantle/ keys, in_region in the US regions; their source says
+  "bedrock_mantle/" (the cross-check compares those keys only for such models).
+- A guess (billing name, launch date used as effective_from, region) is marked [U].
 """
 from __future__ import annotations
 
@@ -156,7 +160,27 @@ CLAUDE = [
      ["US", "EU", "APAC"], "disc", "5", "25", LL, LL, None, LL),
     ("anthropic.claude-opus-4-8", "Claude Opus 4.8", "Claude4.8Opus", "2026-01-01",
      ["US", "EU", "APAC"], "disc", "5", "25", LL, LL, None, LL),
+    # Claude 5 generation (LiteLLM: global., us., eu., bare; jp./au. for Opus and Sonnet, none for Fable).
+    # Launch dates are not in the sources: 2026-01-01 is a lower bound, as for Opus 4.7/4.8. No batch:
+    # no source says AWS sells batch for them. Anthropic's $0 research preview (claude-mythos-preview)
+    # stays out of the book (scripts/crosscheck_prices.py gives the reason).
+    ("anthropic.claude-opus-5", "Claude Opus 5", "Claude5Opus", "2026-01-01",
+     ["US", "EU", "APAC"], "disc", "5", "25", LL, LL, None, LL),
+    ("anthropic.claude-sonnet-5", "Claude Sonnet 5", "Claude5Sonnet", "2026-01-01",
+     ["US", "EU", "APAC"], "disc", "2", "10", LL, LL, None, LL),
+    ("anthropic.claude-fable-5", "Claude Fable 5", "Claude5Fable", "2026-01-01",
+     ["US", "EU"], "disc", "10", "50", LL, LL, None, LL),
 ]
+# The demo's "model the book does not know yet": never in the book, under no id or billing name.
+DEMO_UNKNOWN_MODEL = "anthropic.claude-opus-5-5-20261101-v1:0"
+DEMO_UNKNOWN_BILLING = "Claude5.5Opus"
+# Notes attached to every row of a model.
+C5_DATE = "; effective_from 2026-01-01 is a lower bound (launch date not in the sources) [U]"
+MODEL_NOTES = {
+    "anthropic.claude-opus-5": "; billing name Claude5Opus and Marketplace service name guessed [U]" + C5_DATE,
+    "anthropic.claude-sonnet-5": "; billing name Claude5Sonnet and Marketplace service name guessed [U]" + C5_DATE,
+    "anthropic.claude-fable-5": "; billing name Claude5Fable and Marketplace service name guessed [U]" + C5_DATE,
+}
 # Notes attached to specific (model, area-or-region, scope) groups: explanations of
 # LiteLLM disagreements and of assumptions.
 SEOUL_NOTE = "; ap-northeast-2: no Seoul-specific source, list price assumed [U]"
@@ -186,7 +210,7 @@ def build_claude():
                 for region in AREAS[area]:
                     plan.append((region, area, "global", g_in, g_out))
         for region, area, scope, pin, pout in plan:
-            note = CLAUDE_NOTES.get((mid, area, scope), "")
+            note = CLAUDE_NOTES.get((mid, area, scope), "") + MODEL_NOTES.get(mid, "")
             if region == "ap-northeast-2":
                 note += SEOUL_NOTE
             if scope == "in_region" and glob == "disc":
@@ -286,6 +310,31 @@ def build_nova():
             R.add(m, region, scope, "standard", "input", pin, s)
             R.add(m, region, scope, "standard", "output", pout, s)
             R.add(m, region, scope, "standard", "cache_read", pin * D("0.25"), s)
+
+    # Nova 2 Pro (preview): LiteLLM us./eu./apac. and the bare id all carry 2.1875/17.50, and it lists no
+    # global. profile, so in-region = geo at one price everywhere; cache read = 0.25x input (Nova rule,
+    # LiteLLM agrees). Image and audio input tokens are billed as input tokens (LiteLLM: same rate).
+    m = model("amazon.nova-2-pro-preview-20251202-v1:0", "Nova 2 Pro (preview)", "Amazon", "nova",
+              "Nova2.0Pro", "", "2025-12-02")
+    s = (LL + " us./eu./apac. + bare id (same in every geography, no global. profile listed)"
+         + "; billing name Nova2.0Pro guessed from Nova2.0Lite [U]")
+    for region in ALL:
+        for scope in ("in_region", "geo"):
+            R.add(m, region, scope, "standard", "input", D("2.1875"), s)
+            R.add(m, region, scope, "standard", "output", D("17.5"), s)
+            R.add(m, region, scope, "standard", "cache_read", D("2.1875") * D("0.25"), s)
+
+    # Nova 2 Multimodal Embeddings: text input per token, images per image (audio and video are priced per
+    # second, which the token book does not carry). us-east-1 only (AWS model and batch-inference docs);
+    # AWS lists batch inference for it there, so batch = 50 % (AWS rule).
+    m = model("amazon.nova-2-multimodal-embeddings-v1:0", "Nova 2 Multimodal Embeddings", "Amazon", "nova",
+              "Nova2.0MultimodalEmbeddings", "", "2025-10-28")
+    s = LL + "; us-east-1 only; billing name guessed [U]"
+    R.add(m, "us-east-1", "in_region", "standard", "input", D("0.135"), s)
+    R.add(m, "us-east-1", "in_region", "batch", "input", D("0.135") / 2,
+          DERIVED_BATCH + "; AWS batch-inference doc lists this model in us-east-1")
+    R.add_1k(m, "us-east-1", "in_region", "standard", "image", "0.00006",
+             LL + "; unit image = USD per input image; audio/video per second not in the book")
 
 
 # --------------------------------------------------------------------------------------
@@ -447,7 +496,8 @@ def build_others():
             ("ap-northeast-1", IR, "0.74", "2.22", LL + " bedrock/ap-northeast-1"),
             ("ap-south-1", IR, "0.74", "2.22", LL + " bedrock/ap-south-1"),
             ("eu-north-1", IRG, "0.74", "2.22", LL + " bedrock/eu-north-1 + eu."),
-            ("sa-east-1", IR, "0.74", "2.22", LL + " bedrock/sa-east-1")):
+            ("sa-east-1", IR, "0.74", "2.22", LL + " bedrock/sa-east-1"),
+            ("ap-southeast-3", IR, "0.74", "2.22", LL + " bedrock/ap-southeast-3")):
         for scope in scopes:
             R.add(m, region, scope, "standard", "input", D(p_in), src)
             R.add(m, region, scope, "standard", "output", D(p_out), src)
@@ -470,18 +520,185 @@ def build_others():
            {"input": "0.5", "output": "0.7"}, AWS)
 
 
+# --------------------------------------------------------------------------------------
+# Open-weight and third-party models added from LiteLLM 2026-07-24 (per 1M tokens).
+#
+# Conventions (the same as gpt-oss and DeepSeek V3.2 above):
+# - LiteLLM's bare id is the US list price: in_region rows in the book's US regions.
+# - bedrock/<region>/<id> is that source region's rate: in_region rows there (no geo profile exists).
+# - us./eu. keys add geo rows in that geography at the same price (source-region pricing).
+# - No batch rows: no source says AWS sells batch inference for these models.
+# - Billing names are guesses [U]: the model id without its version suffix, the form AWS bills its newest
+#   open-weight models under (deepseek.v3.2, mistral.mistral-large-3-675b-instruct, openai.gpt-oss-120b).
+# - Launch dates: 2025-09-18 (Qwen3 / DeepSeek-V3.1 launch), 2025-12-02 (re:Invent 2025 open-weight
+#   launch), 2025-04-28 (Writer). For models that reached Bedrock later and whose date is not in the
+#   sources, 2025-12-02 is a lower bound (marked "effective_from is a lower bound").
+# --------------------------------------------------------------------------------------
+QWEN_DAY, REINVENT, WRITER_DAY = "2025-09-18", "2025-12-02", "2025-04-28"
+LOWER_BOUND = "; effective_from is a lower bound (Bedrock launch date not in the sources) [U]"
+GUESSED_BILLING = "; billing name (model id less any version suffix) guessed [U]"
+
+
+def id_billing(mid: str) -> str:
+    """'qwen.qwen3-32b-v1:0' -> 'qwen.qwen3-32b'; 'openai.gpt-oss-safeguard-20b' unchanged."""
+    head, sep, tail = mid.rpartition("-")
+    if sep and ":" in tail and tail.lstrip("v").replace(":", "").isdigit():
+        return head
+    return mid
+
+
+# id, name, provider, family, launch, US list (in, out), {region: (in, out)} from bedrock/<region>/ keys,
+# geo-profile areas LiteLLM lists, extra note on the US rows
+OPEN_WEIGHT = [
+    # ---- Qwen
+    ("qwen.qwen3-235b-a22b-2507-v1:0", "Qwen3 235B A22B 2507", "Qwen", "qwen", QWEN_DAY, ("0.22", "0.88"), {}, ()),
+    ("qwen.qwen3-32b-v1:0", "Qwen3 32B", "Qwen", "qwen", QWEN_DAY, ("0.15", "0.6"), {}, ()),
+    ("qwen.qwen3-coder-30b-a3b-v1:0", "Qwen3 Coder 30B A3B", "Qwen", "qwen", QWEN_DAY, ("0.15", "0.6"), {}, ()),
+    ("qwen.qwen3-coder-480b-a35b-v1:0", "Qwen3 Coder 480B A35B", "Qwen", "qwen", QWEN_DAY, ("0.22", "1.8"), {}, ()),
+    ("qwen.qwen3-next-80b-a3b", "Qwen3 Next 80B A3B", "Qwen", "qwen", REINVENT, ("0.15", "1.2"), {}, ()),
+    ("qwen.qwen3-vl-235b-a22b", "Qwen3 VL 235B A22B", "Qwen", "qwen", REINVENT, ("0.53", "2.66"), {}, ()),
+    ("qwen.qwen3-coder-next", "Qwen3 Coder Next", "Qwen", "qwen", None, ("0.5", "1.2"),
+     {"ap-northeast-1": ("0.6", "1.44"), "ap-south-1": ("0.6", "1.44"), "ap-southeast-3": ("0.6", "1.44"),
+      "eu-central-1": ("0.6", "1.44"), "eu-south-1": ("0.6", "1.44"), "eu-west-1": ("0.6", "1.44"),
+      "eu-west-2": ("0.78", "1.86"), "sa-east-1": ("0.6", "1.44")}, ()),
+    # ---- MiniMax
+    ("minimax.minimax-m2", "MiniMax M2", "MiniMax", "minimax", REINVENT, ("0.3", "1.2"), {}, ()),
+    ("minimax.minimax-m2.1", "MiniMax M2.1", "MiniMax", "minimax", None, ("0.3", "1.2"),
+     {"ap-northeast-1": ("0.36", "1.44"), "ap-south-1": ("0.36", "1.44"), "ap-southeast-3": ("0.36", "1.44"),
+      "eu-central-1": ("0.36", "1.44"), "eu-north-1": ("0.36", "1.44"), "eu-south-1": ("0.36", "1.44"),
+      "eu-west-1": ("0.36", "1.44"), "eu-west-2": ("0.47", "1.86"), "sa-east-1": ("0.36", "1.44")}, ()),
+    ("minimax.minimax-m2.5", "MiniMax M2.5", "MiniMax", "minimax", None, ("0.3", "1.2"),
+     {"ap-northeast-1": ("0.36", "1.44"), "ap-south-1": ("0.36", "1.44"), "ap-southeast-2": ("0.309", "1.236"),
+      "ap-southeast-3": ("0.36", "1.44"), "eu-central-1": ("0.36", "1.44"), "eu-north-1": ("0.36", "1.44"),
+      "eu-south-1": ("0.36", "1.44"), "eu-west-1": ("0.36", "1.44"), "eu-west-2": ("0.47", "1.86"),
+      "sa-east-1": ("0.36", "1.44")}, ()),
+    # ---- Moonshot AI Kimi. LiteLLM has Kimi K2 Thinking under two ids: moonshot.kimi-k2-thinking (bare
+    # only) and moonshotai.kimi-k2-thinking (regional keys); the book prices both, since it matches ids
+    # exactly and never falls back from one to the other. Kimi K2.5 is moonshotai. only.
+    ("moonshot.kimi-k2-thinking", "Kimi K2 Thinking", "Moonshot AI", "kimi", REINVENT, ("0.6", "2.5"), {}, (),
+     "; LiteLLM lists this id (bare) and moonshotai.kimi-k2-thinking (regional) for the same model"),
+    ("moonshotai.kimi-k2-thinking", "Kimi K2 Thinking (moonshotai. id)", "Moonshot AI", "kimi", REINVENT,
+     ("0.6", "2.5"),
+     {"ap-northeast-1": ("0.73", "3.03"), "ap-south-1": ("0.71", "2.94"), "sa-east-1": ("0.73", "3.03")}, (),
+     "; LiteLLM bedrock/moonshotai.kimi-k2-thinking (no region) differs: it carries the ap-northeast-1 /"
+     " sa-east-1 rate 0.73/3.03, while its bedrock/us-* keys and moonshot.kimi-k2-thinking say 0.60/2.50"),
+    ("moonshotai.kimi-k2.5", "Kimi K2.5", "Moonshot AI", "kimi", None, ("0.6", "3"),
+     {"ap-northeast-1": ("0.72", "3.6"), "ap-south-1": ("0.72", "3.6"), "ap-southeast-3": ("0.72", "3.6"),
+      "eu-north-1": ("0.72", "3.6"), "sa-east-1": ("0.72", "3.6")}, (),
+     "; LiteLLM bedrock/moonshotai.kimi-k2.5 (no region) differs: output 3.03, while its bare id and"
+     " bedrock/us-* keys say 3.00"),
+    # ---- Google Gemma 3 (Gemma 4 is served on the bedrock-mantle endpoint only: see MANTLE below)
+    ("google.gemma-3-4b-it", "Gemma 3 4B IT", "Google", "gemma", REINVENT, ("0.04", "0.08"), {}, ()),
+    ("google.gemma-3-12b-it", "Gemma 3 12B IT", "Google", "gemma", REINVENT, ("0.09", "0.29"), {}, ()),
+    ("google.gemma-3-27b-it", "Gemma 3 27B IT", "Google", "gemma", REINVENT, ("0.23", "0.38"), {}, ()),
+    # ---- NVIDIA Nemotron
+    ("nvidia.nemotron-nano-9b-v2", "Nemotron Nano 9B v2", "NVIDIA", "nemotron", REINVENT, ("0.06", "0.23"), {}, ()),
+    ("nvidia.nemotron-nano-12b-v2", "Nemotron Nano 12B v2 VL", "NVIDIA", "nemotron", REINVENT, ("0.2", "0.6"),
+     {}, ()),
+    ("nvidia.nemotron-nano-3-30b", "Nemotron 3 Nano 30B", "NVIDIA", "nemotron", None, ("0.06", "0.24"), {}, ()),
+    ("nvidia.nemotron-super-3-120b", "Nemotron 3 Super 120B", "NVIDIA", "nemotron", None, ("0.15", "0.65"),
+     {}, ()),
+    # ---- Writer Palmyra (LiteLLM: bare id and us. profile)
+    ("writer.palmyra-x4-v1:0", "Palmyra X4", "Writer", "palmyra", WRITER_DAY, ("2.5", "10"), {}, ("US",)),
+    ("writer.palmyra-x5-v1:0", "Palmyra X5", "Writer", "palmyra", WRITER_DAY, ("0.6", "6"), {}, ("US",)),
+    # ---- Z.ai GLM
+    ("zai.glm-4.7", "GLM 4.7", "Z.ai", "glm", None, ("0.6", "2.2"), {}, ()),
+    ("zai.glm-4.7-flash", "GLM 4.7 Flash", "Z.ai", "glm", None, ("0.07", "0.4"), {}, ()),
+    ("zai.glm-5", "GLM 5", "Z.ai", "glm", None, ("1", "3.2"), {}, (),
+     "; LiteLLM bedrock/us-east-1 and bedrock/us-west-2 agree"),
+    # ---- Mistral AI (newer)
+    ("mistral.devstral-2-123b", "Devstral 2 123B", "Mistral AI", "mistral", None, ("0.4", "2"), {}, ()),
+    ("mistral.magistral-small-2509", "Magistral Small 1.2 (25.09)", "Mistral AI", "mistral", REINVENT,
+     ("0.5", "1.5"), {}, ()),
+    ("mistral.ministral-3-3b-instruct", "Ministral 3 3B Instruct", "Mistral AI", "mistral", REINVENT,
+     ("0.1", "0.1"), {}, ()),
+    ("mistral.ministral-3-8b-instruct", "Ministral 3 8B Instruct", "Mistral AI", "mistral", REINVENT,
+     ("0.15", "0.15"), {}, ()),
+    ("mistral.ministral-3-14b-instruct", "Ministral 3 14B Instruct", "Mistral AI", "mistral", REINVENT,
+     ("0.2", "0.2"), {}, ()),
+    ("mistral.voxtral-mini-3b-2507", "Voxtral Mini 3B (25.07)", "Mistral AI", "mistral", REINVENT,
+     ("0.04", "0.04"), {}, ()),
+    ("mistral.voxtral-small-24b-2507", "Voxtral Small 24B (25.07)", "Mistral AI", "mistral", REINVENT,
+     ("0.1", "0.3"), {}, ()),
+    # ---- OpenAI open-weight safety models (runtime price; LiteLLM's bedrock_mantle/ price of the 20b differs)
+    ("openai.gpt-oss-safeguard-120b", "gpt-oss-safeguard-120b", "OpenAI", "gpt-oss", REINVENT, ("0.15", "0.6"),
+     {}, ()),
+    ("openai.gpt-oss-safeguard-20b", "gpt-oss-safeguard-20b", "OpenAI", "gpt-oss", REINVENT, ("0.07", "0.2"),
+     {}, ()),
+    # ---- DeepSeek-V3.1
+    ("deepseek.v3-v1:0", "DeepSeek-V3.1", "DeepSeek", "deepseek", QWEN_DAY, ("0.58", "1.68"), {}, ()),
+]
+
+# Served only on the bedrock-mantle endpoint (OpenAI-compatible Chat Completions / Responses): LiteLLM prices
+# them only as bedrock_mantle/<id>, with no region. Their usage is never in invocation logs or the runtime
+# CloudWatch metrics; it reaches the bill as {R}-<id>-mantle-... usage types (bedrock-facts 3.1), which the
+# billing name (the id) maps back. US list price assumed for the US regions [U].
+# id, name, provider, family, {unit: per 1M}
+MANTLE = [
+    ("google.gemma-4-e2b", "Gemma 4 E2B", "Google", "gemma", {"input": "0.04", "output": "0.08"}),
+    ("google.gemma-4-26b-a4b", "Gemma 4 26B A4B", "Google", "gemma", {"input": "0.13", "output": "0.4"}),
+    ("google.gemma-4-31b", "Gemma 4 31B", "Google", "gemma", {"input": "0.14", "output": "0.4"}),
+    ("xai.grok-4.3", "Grok 4.3", "xAI", "grok", {"input": "1.25", "output": "2.5", "cache_read": "0.2"}),
+    ("openai.gpt-5.4", "GPT-5.4", "OpenAI", "gpt", {"input": "2.75", "output": "16.5", "cache_read": "0.275"}),
+    ("openai.gpt-5.5", "GPT-5.5", "OpenAI", "gpt", {"input": "5.5", "output": "33", "cache_read": "0.55"}),
+    ("openai.gpt-5.6-luna", "GPT-5.6 Luna", "OpenAI", "gpt",
+     {"input": "1.1", "output": "6.6", "cache_read": "0.11", "cache_write_5m": "1.375"}),
+    ("openai.gpt-5.6-sol", "GPT-5.6 Sol", "OpenAI", "gpt",
+     {"input": "5.5", "output": "33", "cache_read": "0.55", "cache_write_5m": "6.875"}),
+    ("openai.gpt-5.6-terra", "GPT-5.6 Terra", "OpenAI", "gpt",
+     {"input": "2.75", "output": "16.5", "cache_read": "0.275", "cache_write_5m": "3.4375"}),
+]
+MANTLE_SOURCE = (LL + " bedrock_mantle/ (bedrock-mantle endpoint only: bill lines, never in invocation logs;"
+                 " no region listed, US list price assumed [U])")
+
+
+def build_open_weight():
+    for entry in OPEN_WEIGHT:
+        mid, name, provider, family, launch, (u_in, u_out), regional_prices, geo_areas = entry[:8]
+        us_note = entry[8] if len(entry) > 8 else ""
+        m = model(mid, name, provider, family, id_billing(mid), "", launch or REINVENT)
+        tail = GUESSED_BILLING + ("" if launch else LOWER_BOUND)
+        plan = {r: (u_in, u_out, LL + " bare id (US list price)" + us_note) for r in US}
+        for region, (p_in, p_out) in regional_prices.items():
+            plan[region] = (p_in, p_out, LL + f" bedrock/{region}")
+        for region, (p_in, p_out, src) in plan.items():
+            scopes = ["in_region"]
+            if any(region in AREAS[a] for a in geo_areas):
+                scopes.append("geo")
+                src += f" + {'/'.join(a.lower() + '.' for a in geo_areas)} profile"
+            for scope in scopes:
+                R.add(m, region, scope, "standard", "input", D(p_in), src + tail)
+                R.add(m, region, scope, "standard", "output", D(p_out), src + tail)
+
+
+def build_mantle():
+    for mid, name, provider, family, units in MANTLE:
+        m = model(mid, name, provider, family, mid, "", REINVENT)
+        for region in US:
+            for unit, per_1m in units.items():
+                R.add(m, region, "in_region", "standard", unit, D(per_1m),
+                      MANTLE_SOURCE + GUESSED_BILLING + LOWER_BOUND)
+
+
 def build():
     MODELS.clear()
     R.rows.clear()
     build_claude()
     build_nova()
     build_others()
+    build_open_weight()
+    build_mantle()
     # Sanity: no duplicate keys, the demo's unknown model absent, every model has rows.
     keys = [tuple(r[:5]) + (r[6],) for r in R.rows]
     dup = {k for k in keys if keys.count(k) > 1} if len(keys) != len(set(keys)) else set()
     if dup:
         raise SystemExit(f"duplicate price keys: {sorted(dup)[:5]}")
-    assert not any(r[0].startswith("anthropic.claude-opus-5") for r in R.rows)
+    # The demo's unknown model (and any Opus 5.5 id) stays out, and nothing is billed under its name:
+    # the book knows anthropic.claude-opus-5, which must not price anthropic.claude-opus-5-5-... .
+    assert not any(r[0].startswith("anthropic.claude-opus-5-5") for r in R.rows)
+    assert DEMO_UNKNOWN_MODEL not in {m.id for m in MODELS}
+    assert not any(DEMO_UNKNOWN_BILLING.lower() in (n.lower() for n in m.billing.split("|")) for m in MODELS)
+    assert not any("opus 5.5" in m.mp.lower() for m in MODELS)
     ids = {m.id for m in MODELS}
     assert len(ids) == len(MODELS), "duplicate model"
     assert ids == {r[0] for r in R.rows}, "model without rows or rows without model"

@@ -8,6 +8,9 @@ How LiteLLM keys map to book keys (model, region, scope):
 - ``<model>`` / ``bedrock/invoke/<model>``  the US list price: in_region in the book's US regions
 - ``us.`` / ``eu.`` / ``apac.`` / ``jp.`` / ``au.`` / ``ca.`` ``<model>``  geo in that geography's regions
 - ``global.<model>``               global in every region the book prices it
+- ``bedrock_mantle/<model>``       the US list price (in_region) of a model the book prices from the
+                                    bedrock-mantle endpoint (its source says ``bedrock_mantle/``); for a
+                                    model priced on bedrock-runtime the mantle key is listed as outside the book
 Fields: input_cost_per_token -> input, output_cost_per_token -> output, cache_read_input_token_cost
 -> cache_read, cache_creation_input_token_cost -> cache_write_5m, cache_creation_input_token_cost_above_1hr
 -> cache_write_1h, *_batches -> tier batch, input_cost_per_image -> image (per image).
@@ -58,28 +61,27 @@ EXPLAINED = re.compile(r"LiteLLM\b[^;]*\bdiffers\b", re.I)
 
 # Why the book leaves out a LiteLLM model (matched on the base model id, first match wins).
 NOT_IN_BOOK = [
-    (r"^anthropic\.claude-(opus|sonnet|fable)-5|^anthropic\.claude-mythos", "Claude 5 generation: the book does not "
-     "know it yet (the demo's 'unknown model' case); add it when it is billed"),
-    (r"^anthropic\.claude-(v1|v2|instant)", "Claude 1/2/Instant: retired from on-demand"),
+    (r"^anthropic\.claude-mythos", "Claude Mythos preview: LiteLLM lists it at $0 (no public per-token price); "
+     "left out rather than priced at $0"),
+    (r"^anthropic\.claude-(v1|v2|instant)", "Claude 1/2/Instant: retired on Bedrock"),
     (r"^anthropic\.claude-3-7-sonnet-20240620", "not a Bedrock model id (LiteLLM typo entry)"),
     (r"@|^claude-", "alias, not a Bedrock model id"),
-    (r"^ai21\.j2-", "Jurassic-2: retired"),
-    (r"^cohere\.command-(light-)?text", "Cohere Command (legacy text): retired"),
+    (r"^ai21\.j2-", "Jurassic-2: retired on Bedrock"),
+    (r"^cohere\.command-(light-)?text", "Cohere Command / Command Light (legacy text): retired on Bedrock"),
+    (r"^meta\.llama2-", "Llama 2: retired on Bedrock"),
     (r"rerank", "rerank models are priced per query, not per token"),
     (r"^amazon\.titan-image|^amazon\.nova-canvas|^amazon\.nova-reel|^stability\.|x-\d+/|^max-x-max",
      "image/video generation: priced per image/second, not in the token book"),
-    (r"^amazon\.nova-2-(multimodal|pro|sonic)|^amazon\.nova-sonic", "Nova 2 preview / multimodal / speech: not in the book yet"),
     (r"^amazon\.titan-embed-g1-text-02", "old alias of amazon.titan-embed-text-v1"),
     (r"^twelvelabs\.", "video models (per second), not in the token book"),
-    (r"^(qwen|minimax|moonshot|moonshotai|nvidia|zai|google|writer)\.|^deepseek\.v3-v1|^mistral\."
-     r"(devstral|magistral|ministral|voxtral)|^openai\.gpt-oss-safeguard|^meta\.llama2",
-     "provider/model not covered by the book yet (prices for it stay unpriced, never guessed)"),
 ]
 NOT_IN_BOOK_KEYS = [
-    (r"^bedrock_mantle/", "bedrock-mantle endpoint: not in invocation logs, out of the book"),
     (r"/\d+-month-commitment/", "provisioned-throughput commitment, not on-demand"),
     (r"^bedrock/us-gov-|^us-gov\.", "GovCloud: not in the book's regions"),
 ]
+MANTLE_PREFIX = "bedrock_mantle/"
+MANTLE_OF_RUNTIME_MODEL = ("bedrock-mantle endpoint price of a model the book prices on bedrock-runtime (mantle bill "
+                           "lines are priced at the runtime rate; mantle calls are not in invocation logs)")
 # Units the book deliberately does not price for a model although LiteLLM lists one.
 MISSING_UNIT_OK = [
     (r"^anthropic\.claude-3-(sonnet|opus)-2024", r"cache_", "Bedrock sells no prompt caching for Claude 3 Sonnet/Opus"),
@@ -100,6 +102,9 @@ def to_decimal(v) -> Decimal:
 def parse_key(key: str, book_regions: set[str]):
     """LiteLLM key -> (base model, [(region, scope)], kind) or None when it is not a Bedrock price key."""
     k = key
+    if k.startswith(MANTLE_PREFIX):
+        rest = k[len(MANTLE_PREFIX):]
+        return (None if "/" in rest else (rest, [(r, "in_region") for r in US], "bedrock_mantle/ (US list)"))
     if k.startswith("bedrock/"):
         rest = k[len("bedrock/"):]
         head, sep, tail = rest.partition("/")
@@ -139,6 +144,8 @@ def main(argv=None) -> int:
     data = json.loads(Path(a.litellm_json).read_text())
     book_regions = book.regions()
     known = book.known_models()
+    # Models the book prices from LiteLLM's bedrock_mantle/ keys (served only on the bedrock-mantle endpoint).
+    mantle_priced = {r.model for r in book.rows if MANTLE_PREFIX in r.source}
 
     compared = agree = 0
     explained, unexplained = [], []
@@ -149,6 +156,13 @@ def main(argv=None) -> int:
         if not isinstance(entry, dict):
             continue
         why = reason_for(NOT_IN_BOOK_KEYS, key)
+        if key.startswith(MANTLE_PREFIX):
+            mm = key[len(MANTLE_PREFIX):]
+            # mantle ids drop the runtime version suffix (openai.gpt-oss-120b = the billing name of -1:0)
+            runtime = mm if mm in known else book.model_for_billing_name(mm)
+            if runtime and runtime not in mantle_priced:
+                why = MANTLE_OF_RUNTIME_MODEL
+            # a mantle-only model the book prices is compared below; an unknown one gets its NOT_IN_BOOK reason
         if why:
             not_in_book[why].append(key)
             continue

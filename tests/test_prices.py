@@ -30,7 +30,12 @@ SONNET37 = "anthropic.claude-3-7-sonnet-20250219-v1:0"
 HAIKU45 = "anthropic.claude-haiku-4-5-20251001-v1:0"
 SONNET4 = "anthropic.claude-sonnet-4-20250514-v1:0"
 NOVA_LITE = "amazon.nova-lite-v1:0"
-OPUS5 = "anthropic.claude-opus-5-20261101-v1:0"
+# The demo's "model the book does not know yet" (billing name Claude5.5Opus): never in the book. The book
+# does know anthropic.claude-opus-5, a prefix of it, which must not be used as a fallback.
+OPUS55 = "anthropic.claude-opus-5-5-20261101-v1:0"
+OPUS5 = "anthropic.claude-opus-5"
+SONNET5 = "anthropic.claude-sonnet-5"
+FABLE5 = "anthropic.claude-fable-5"
 APP_ARN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
 D = Decimal
 
@@ -79,8 +84,14 @@ def test_models_csv_covers_every_priced_model(book):
         header = f.readline().strip()
     assert header == "model,name,provider,family,billing_names,marketplace_service"
     assert {r["model"] for r in ROWS} == set(book.models)
-    assert OPUS5 not in book.known_models()
-    assert not any(r["model"].startswith("anthropic.claude-opus-5") for r in ROWS)
+    assert OPUS55 not in book.known_models()
+    assert not any(r["model"].startswith("anthropic.claude-opus-5-5") for r in ROWS)
+    with open(PARAMS / "models.csv", newline="") as f:
+        models = list(csv.DictReader(f))
+    billing = [n.lower() for m in models for n in m["billing_names"].split("|") if n]
+    assert "claude5.5opus" not in billing
+    assert len(billing) == len(set(billing))  # one model per billing name
+    assert not any("5.5" in m["marketplace_service"] for m in models)
 
 
 def test_build_script_reproduces_the_csvs():
@@ -95,7 +106,8 @@ def test_book_covers_required_regions_and_families(book):
                    "ap-southeast-1", "ap-southeast-2", "ap-south-1"):
         assert region in book.regions(), region
     families = {m["family"] for m in book.models.values()}
-    assert {"claude", "nova", "titan", "llama", "mistral", "cohere", "deepseek", "gpt-oss", "jamba"} <= families
+    assert {"claude", "nova", "titan", "llama", "mistral", "cohere", "deepseek", "gpt-oss", "jamba",
+            "qwen", "minimax", "kimi", "gemma", "nemotron", "palmyra", "glm", "gpt", "grok"} <= families
     for mid in ("anthropic.claude-3-5-haiku-20241022-v1:0", "anthropic.claude-3-5-sonnet-20240620-v1:0",
                 "anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic.claude-opus-4-20250514-v1:0",
                 "anthropic.claude-opus-4-1-20250805-v1:0", "anthropic.claude-opus-4-5-20251101-v1:0",
@@ -107,7 +119,18 @@ def test_book_covers_required_regions_and_families(book):
                 "mistral.mistral-large-2402-v1:0", "mistral.mistral-small-2402-v1:0",
                 "mistral.pixtral-large-2502-v1:0", "cohere.command-r-v1:0", "cohere.command-r-plus-v1:0",
                 "cohere.embed-english-v3", "deepseek.r1-v1:0", "openai.gpt-oss-20b-1:0",
-                "ai21.jamba-1-5-large-v1:0"):
+                "ai21.jamba-1-5-large-v1:0",
+                OPUS5, SONNET5, FABLE5, "amazon.nova-2-pro-preview-20251202-v1:0",
+                "amazon.nova-2-multimodal-embeddings-v1:0", "qwen.qwen3-coder-next", "qwen.qwen3-235b-a22b-2507-v1:0",
+                "qwen.qwen3-32b-v1:0", "qwen.qwen3-coder-30b-a3b-v1:0", "qwen.qwen3-coder-480b-a35b-v1:0",
+                "qwen.qwen3-next-80b-a3b", "qwen.qwen3-vl-235b-a22b", "minimax.minimax-m2", "minimax.minimax-m2.1",
+                "minimax.minimax-m2.5", "moonshot.kimi-k2-thinking", "moonshotai.kimi-k2-thinking",
+                "moonshotai.kimi-k2.5", "google.gemma-3-4b-it", "google.gemma-3-27b-it", "google.gemma-4-31b",
+                "nvidia.nemotron-nano-9b-v2", "nvidia.nemotron-super-3-120b", "writer.palmyra-x4-v1:0",
+                "writer.palmyra-x5-v1:0", "zai.glm-4.7", "zai.glm-5", "mistral.devstral-2-123b",
+                "mistral.magistral-small-2509", "mistral.ministral-3-3b-instruct", "mistral.ministral-3-8b-instruct",
+                "mistral.ministral-3-14b-instruct", "mistral.voxtral-mini-3b-2507", "openai.gpt-oss-safeguard-20b",
+                "openai.gpt-oss-safeguard-120b", "deepseek.v3-v1:0", "xai.grok-4.3", "openai.gpt-5.4"):
         assert mid in book.known_models(), mid
 
 
@@ -208,9 +231,11 @@ def test_money_is_never_float(book):
 
 # ----------------------------------------------------------------------------- failure modes
 def test_unknown_model_is_unpriced_never_priced_as_another(book):
-    for mid in (OPUS5, "us." + OPUS5, "global." + OPUS5,
-                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global." + OPUS5,
-                "arn:aws:bedrock:us-east-1::foundation-model/" + OPUS5):
+    assert OPUS5 in book.known_models()  # a prefix of the unknown id, known: it must not be a fallback
+    for mid in (OPUS55, "us." + OPUS55, "global." + OPUS55,
+                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global." + OPUS55,
+                "arn:aws:bedrock:us-east-1::foundation-model/" + OPUS55,
+                "anthropic.claude-opus-5-20261101-v1:0", "anthropic.claude-opus-5-v1:0"):
         res = book.resolve(mid, "us-east-1")
         assert res.base_model is None and res.kind == "unknown", res
         q = book.quote(mid, "us-east-1", input_tokens=420, output_tokens=2800, on="2026-07-24")
@@ -218,7 +243,11 @@ def test_unknown_model_is_unpriced_never_priced_as_another(book):
         assert q["total_usd"] == "0.000000" and q["known"] is False
     for tier in P.TIERS:
         for scope in P.SCOPES:
-            assert book.unit_price(OPUS5, "us-east-1", scope, tier, "input", "2026-07-24") is None
+            assert book.unit_price(OPUS55, "us-east-1", scope, tier, "input", "2026-07-24") is None
+    # ... while the Claude 5 model it is not is priced
+    q = book.quote("global." + OPUS5, "us-east-1", input_tokens=420, output_tokens=2800, on="2026-07-24")
+    assert q["known"] is True and q["unpriced"] == [] and q["total_usd"] == "0.072100"
+    assert book.model_for_billing_name("Claude5.5Opus") is None
     # the base id is not a prefix match of a known model either
     assert book.resolve("anthropic.claude-3-haiku", "us-east-1").base_model is None
     assert book.resolve("anthropic.claude-3-haiku-20240307-v9:0", "us-east-1").base_model is None
@@ -282,6 +311,69 @@ def test_global_cheaper_than_geo_from_sonnet_45_only(book):
     # Sonnet 4 (before the 4.5 generation) has a global profile at the same price
     assert (book.unit_price(SONNET4, "us-east-1", "global", "standard", "input", on)
             == book.unit_price(SONNET4, "us-east-1", "geo", "standard", "input", on) == D("0.003"))
+
+
+def test_claude_5_generation(book):
+    """LiteLLM 2026-07-24: global below geo like Sonnet 4.5; cache per the Anthropic rule; no batch."""
+    on = "2026-07-24"
+    for model, g_in, g_out, areas in ((OPUS5, "0.005", "0.025", ("us-east-1", "eu-central-1", "ap-northeast-1")),
+                                      (SONNET5, "0.002", "0.01", ("us-east-1", "eu-west-1", "ap-southeast-2")),
+                                      (FABLE5, "0.01", "0.05", ("us-east-1", "eu-west-3"))):
+        for region in areas:
+            get = lambda scope, unit: book.unit_price(model, region, scope, "standard", unit, on)  # noqa: E731
+            assert get("global", "input") == D(g_in) and get("global", "output") == D(g_out)
+            for unit in ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h"):
+                assert get("geo", unit) == get("in_region", unit) == get("global", unit) * D("1.1"), (model, unit)
+            for scope in ("global", "geo"):
+                inp = get(scope, "input")
+                assert (get(scope, "cache_write_5m"), get(scope, "cache_write_1h"), get(scope, "cache_read")) == (
+                    inp * D("1.25"), inp * 2, inp * D("0.1"))
+            for scope in P.SCOPES:
+                assert book.unit_price(model, region, scope, "batch", "input", on) is None
+    # Fable 5: no APAC profile in LiteLLM, so no APAC geo row (the global profile is callable from APAC)
+    assert book.unit_price(FABLE5, "ap-northeast-1", "geo", "standard", "input", on) is None
+    assert book.unit_price(FABLE5, "ap-northeast-1", "global", "standard", "input", on) == D("0.01")
+    assert book.quote("eu." + SONNET5, "eu-west-1", input_tokens=1000, cache_write_1h_tokens=1000,
+                      on=on)["total_usd"] == "0.006600"  # 0.0022 + 0.0044
+    assert "anthropic.claude-mythos-preview" not in book.known_models()  # $0 in LiteLLM: left out
+
+
+def test_open_weight_models_from_litellm(book):
+    on = "2026-07-24"
+    up = lambda m, r, u, s="in_region": book.unit_price(m, r, s, "standard", u, on)  # noqa: E731
+    # bare id = US list price in the US regions; bedrock/<region>/ keys = that source region's rate
+    assert up("minimax.minimax-m2.5", "us-east-2", "input") == D("0.0003")
+    assert up("minimax.minimax-m2.5", "ap-southeast-2", "output") == D("0.001236")
+    assert up("minimax.minimax-m2.5", "eu-west-2", "input") == D("0.00047")
+    assert up("qwen.qwen3-coder-next", "ap-southeast-3", "output") == D("0.00144")
+    assert up("qwen.qwen3-coder-480b-a35b-v1:0", "us-west-2", "output") == D("0.0018")
+    assert up("qwen.qwen3-coder-480b-a35b-v1:0", "eu-central-1", "input") is None  # LiteLLM: US only
+    # both Kimi K2 Thinking ids, priced alike, neither a fallback for the other
+    assert up("moonshot.kimi-k2-thinking", "us-east-1", "output") == up("moonshotai.kimi-k2-thinking", "us-east-1",
+                                                                        "output") == D("0.0025")
+    assert up("moonshotai.kimi-k2-thinking", "ap-south-1", "output") == D("0.00294")
+    assert up("moonshot.kimi-k2-thinking", "ap-south-1", "output") is None
+    assert up("moonshotai.kimi-k2.5", "sa-east-1", "output") == D("0.0036")
+    # only where LiteLLM lists a geo profile: Writer (us.), not the others
+    assert up("writer.palmyra-x5-v1:0", "us-west-2", "output", "geo") == D("0.006")
+    assert up("zai.glm-5", "us-east-1", "input", "geo") is None
+    assert up("deepseek.v3-v1:0", "us-east-1", "input") == D("0.00058")
+    assert up("deepseek.v3.2", "ap-southeast-3", "input") == D("0.00074")
+    assert book.quote("mistral.ministral-3-8b-instruct", "us-east-1", input_tokens=1000, output_tokens=1000,
+                      on=on)["total_usd"] == "0.000300"
+    # Nova 2: Pro preview at one price in every geography (cache read 0.25x), embeddings per token and image
+    assert up("amazon.nova-2-pro-preview-20251202-v1:0", "ap-northeast-2", "cache_read", "geo") == D("0.000546875")
+    assert book.unit_price("amazon.nova-2-multimodal-embeddings-v1:0", "us-east-1", "in_region", "standard",
+                           "image", on) == D("0.00006")
+    # bedrock-mantle-only models: in-region rows in the US, billed under their id
+    assert up("google.gemma-4-31b", "us-east-1", "input") == D("0.00014")
+    assert up("openai.gpt-5.6-sol", "us-west-2", "cache_write_5m") == D("0.006875")
+    assert book.scopes("xai.grok-4.3") == {"in_region"}
+    assert book.model_for_billing_name("google.gemma-4-31b") == "google.gemma-4-31b"
+    assert book.model_for_billing_name("qwen.qwen3-32b") == "qwen.qwen3-32b-v1:0"
+    for m in ("qwen", "minimax", "moonshot", "moonshotai", "google", "nvidia", "writer", "zai", "xai"):
+        provider_rows = [r for r in book.rows if r.model.startswith(m + ".")]
+        assert provider_rows and all(r.tier == "standard" for r in provider_rows), m  # no batch sold
 
 
 def test_per_region_differences(book):
@@ -414,17 +506,22 @@ def test_names(book):
     assert book.model_for_billing_name("Llama3-1-405B") == "meta.llama3-1-405b-instruct-v1:0"
     assert book.model_for_billing_name("gpt-oss-120b") == "openai.gpt-oss-120b-1:0"
     assert book.model_for_billing_name("openai.gpt-oss-120b") == "openai.gpt-oss-120b-1:0"
-    assert book.model_for_billing_name("Claude5Opus") is None
+    assert book.model_for_billing_name("Claude5Opus") == OPUS5
+    assert book.model_for_billing_name("Claude5Sonnet") == SONNET5
+    assert book.model_for_billing_name("Claude5Fable") == FABLE5
+    assert book.model_for_billing_name("Claude5.5Opus") is None  # the demo's unknown model
     assert book.model_for_billing_name("") is None
     assert book.model_for_marketplace_service("Claude 3 Haiku (Amazon Bedrock Edition)") == HAIKU3
     assert book.model_for_marketplace_service("Claude Sonnet 4.5 (Amazon Bedrock Edition)") == SONNET45
     assert book.model_for_marketplace_service("Claude 3.5 Sonnet v2 (Amazon Bedrock Edition)") == \
         "anthropic.claude-3-5-sonnet-20241022-v2:0"
     assert book.model_for_marketplace_service("Jamba 1.5 Mini (Amazon Bedrock Edition)") == "ai21.jamba-1-5-mini-v1:0"
-    assert book.model_for_marketplace_service("Claude Opus 5 (Amazon Bedrock Edition)") is None
+    assert book.model_for_marketplace_service("Claude Opus 5 (Amazon Bedrock Edition)") == OPUS5
+    assert book.model_for_marketplace_service("Claude Opus 5.5 (Amazon Bedrock Edition)") is None
     assert book.display_name(SONNET37) == "Claude 3.7 Sonnet"
     assert book.display_name("us." + SONNET37) == "Claude 3.7 Sonnet"
-    assert book.display_name(OPUS5) == OPUS5
+    assert book.display_name(OPUS55) == OPUS55
+    assert book.display_name("global." + OPUS5) == "Claude Opus 5"
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -456,7 +553,7 @@ def test_cli_price_text_lines(capsys):
 
 
 def test_cli_unknown_model_and_region_exit_2(capsys):
-    rc, out = _run_cli(["price", "--region", "us-east-1", "--model", OPUS5, "--input-tokens", "5",
+    rc, out = _run_cli(["price", "--region", "us-east-1", "--model", OPUS55, "--input-tokens", "5",
                         "--output-tokens", "5"], capsys)
     assert rc == 2 and "UNPRICED" in out and "not in the price book" in out
     rc, out = _run_cli(["price", "--region", "xx-nowhere-1", "--model", HAIKU3, "--input-tokens", "5", "--json"],
@@ -577,7 +674,7 @@ def _stubbed_client():
         _doc("USE1-MP:USE1_output_tokens_global_standard-Units", "15.0000000000", unit="Units", servicename=fm,
              service="AmazonBedrockFoundationModels"),
         _doc("USE1-MP:USE1_InputTokenCount-Units", "1", unit="Units",
-             servicename="Claude Opus 5 (Amazon Bedrock Edition)", service="AmazonBedrockFoundationModels"),
+             servicename="Claude Opus 5.5 (Amazon Bedrock Edition)", service="AmazonBedrockFoundationModels"),
     ]}, {"ServiceCode": "AmazonBedrockFoundationModels", "FormatVersion": "aws_v1"})
     # AmazonBedrockService: newer SKUs
     stub.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": [
@@ -626,7 +723,7 @@ def test_refresh_with_stubbed_price_list(tmp_path):
     assert "openai.gpt-oss-120b-1:0 us-east-1 geo" not in text
     assert f"~ changed  {NOVA_LITE} us-east-1 geo standard input  0.00006 -> 0.00007" in text
     assert "unmapped billing name 'FooBar9'" in text and "long context" in text
-    assert "unmapped Marketplace service 'Claude Opus 5 (Amazon Bedrock Edition)'" in text
+    assert "unmapped Marketplace service 'Claude Opus 5.5 (Amazon Bedrock Edition)'" in text
     assert "15 products read" in text
     b = PriceBook.load(d)
     # the change is a new row from the refresh date: history is kept
