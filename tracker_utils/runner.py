@@ -178,6 +178,10 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
     for o in failed:
         where = f"{o.failed_notebook}.ipynb" + (f" cell {o.failed_cell}" if o.failed_cell else "")
         log(f"FAILED {o.date} {o.region}: {where}: {o.error.splitlines()[0] if o.error else ''}")
+    if roll.get("status") == "failed":
+        log(f"FAILED roll-up (05_rollup.ipynb): {roll.get('error', '')}")
+        outcomes.append(Outcome("all dates", "all regions", "failed", failed_notebook="05_rollup",
+                                error=roll.get("error", "")))
     log(str(index))
     return outcomes
 
