@@ -627,7 +627,9 @@ INDIRECT = {
     "s3:ListMultipartUploadParts": "Athena writes query results",
     "s3:ListBucketMultipartUploads": "Athena writes query results",
     "pricing:GetProducts": "bedrock-tracker prices refresh (tracker_utils/price_refresh.py)",
-    "bedrock:GetInferenceProfile": "refreshing params/inference_profiles.yaml (documented command)",
+    # moto has no GetInferenceProfile: tracker_utils/profiles.py calls both, proven with Stubber in test_profiles.py
+    "bedrock:GetInferenceProfile": "application profiles missing from params/inference_profiles.yaml",
+    "bedrock:ListTagsForResource": "the tags of those application profiles (attribution)",
 }
 
 

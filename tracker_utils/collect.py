@@ -80,6 +80,20 @@ def _arrivals(previous: dict | None, res) -> dict | None:
             "hours": hours}
 
 
+def _resolve_profiles(cfg: RunConfig, ctx, res) -> dict:
+    """Application inference profiles seen in the logs and missing from the cache: GetInferenceProfile, cached."""
+    from . import profiles
+    ids = set(res.used["model_id"].astype(str).unique()) | set(res.late["model_id"].astype(str).unique())
+    cache = resolve_path(cfg.params.prices_dir) / "inference_profiles.yaml"
+    with open(cache.with_suffix(".lock"), "w") as lock:      # regions may run in parallel
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            added = profiles.resolve_missing(ids, cache, ctx.client("bedrock"))
+        except Exception as e:  # noqa: BLE001 - the profile stays unpriced and is listed as such; say why
+            return {"resolved": [], "error": f"{type(e).__name__}: {e}"[:300]}
+    return {"resolved": sorted(added)} if added else {}
+
+
 def run(cfg: RunConfig) -> dict:
     """Collect one date and region. Returns the collect summary (also written to ``data/collect.json``)."""
     t0 = time.perf_counter()
@@ -160,6 +174,10 @@ def run(cfg: RunConfig) -> dict:
     write_parquet(bill[in_region].reset_index(drop=True), cfg.data("collect_bill.parquet"))
 
     quality = dict(res.quality)
+    if p.source == "aws":
+        fetched = _resolve_profiles(cfg, ctx, res)
+        if fetched:              # only when something was fetched or failed: otherwise identical to a local run
+            quality["application_profiles"] = fetched
     quality["files_skipped"] = skipped
     quality["arrived_since_previous_collection"] = _arrivals(previous, res)
     summary = {
