@@ -20,7 +20,7 @@ def test_explore_notebook_runs_static_under_papermill(demo_run, tmp_path):
     from tracker_utils import runner
     out, pf, _, _ = demo_run
     target = tmp_path / "explore.ipynb"
-    pm.execute_notebook(str(runner.NOTEBOOK_DIR / "explore.ipynb"), str(target),
+    runner.execute(str(runner.NOTEBOOK_DIR / "explore.ipynb"), str(target),
                         parameters={"params_file": str(pf), "output_dir": str(out), "interactive": False,
                                     "regions": "us-east-1", "metric": "cost"},
                         kernel_name=runner.ensure_kernel(), cwd=str(runner.NOTEBOOK_DIR), progress_bar=False,

@@ -490,7 +490,7 @@ def run_rollup(p: Params, log=print) -> dict:
     pf.write_text(yaml.safe_dump(p.to_dict(), sort_keys=True))
     res = {"status": "complete", "error": "", "seconds": 0.0}
     try:
-        pm.execute_notebook(str(runner.NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(out / "rollup.ipynb"),
+        runner.execute(str(runner.NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(out / "rollup.ipynb"),
                             parameters={"params_file": str(pf), "output_dir": str(out), "interactive": False},
                             kernel_name=runner.ensure_kernel(), cwd=str(runner.NOTEBOOK_DIR), progress_bar=False,
                             log_output=False, execution_timeout=runner.EXECUTION_TIMEOUT)

@@ -65,6 +65,30 @@ class Outcome:
     notebook_seconds: dict = field(default_factory=dict)
 
 
+def _kernel_start_failure(e: Exception) -> bool:
+    """A kernel that died while starting (e.g. a port taken between jupyter_client choosing it and the kernel
+    binding it, when kernels start side by side): nothing of the notebook ran, so running it again is safe."""
+    from nbclient.exceptions import DeadKernelError
+    text = str(e)
+    return isinstance(e, DeadKernelError) and "kernel_info" in text or "Kernel died before replying to kernel_info" in text \
+        or "Address already in use" in text or "Kernel didn't respond" in text
+
+
+def execute(src: str, dst: str, attempts: int = 3, **kw):
+    """papermill.execute_notebook, started again (up to ``attempts`` times) only when the kernel failed to start.
+    A failing cell is never retried: it raises PapermillExecutionError at once."""
+    import papermill as pm
+    for attempt in range(1, attempts + 1):
+        try:
+            return pm.execute_notebook(src, dst, **kw)
+        except pm.PapermillExecutionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - only kernel start failures are retried
+            if attempt == attempts or not _kernel_start_failure(e):
+                raise
+            time.sleep(0.5 * attempt)
+
+
 def export_html(ipynb: Path, html: Path, hide_code: bool = True) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
@@ -100,7 +124,7 @@ def run_one(params_file: str, overrides: dict, date: str, region: str, force: bo
         t1 = time.perf_counter()
         target = rd / f"{nb}.ipynb"
         try:
-            res = pm.execute_notebook(
+            res = execute(
                 str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(target),
                 parameters={"date": date, "region": region, "params_file": str(pf), "output_dir": str(resolve_path(p.output_dir)),
                             "interactive": False},
