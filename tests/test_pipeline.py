@@ -14,6 +14,15 @@ def _gap_key(g):
     return g["kind"]
 
 
+def _sized(label: str, g: dict, w: dict, counts, errs: list[str]) -> None:
+    """Counts must be equal; cost_usd within 1e-6 USD."""
+    for k in counts:
+        if g[k] != w[k]:
+            errs.append(f"{label}.{k}: {g[k]} != {w[k]}")
+    if abs(Decimal(g["cost_usd"]) - Decimal(w["cost_usd"])) > Decimal("0.000001"):
+        errs.append(f"{label}.cost_usd: {g['cost_usd']} != {w['cost_usd']}")
+
+
 def compare_summary(got: dict, want: dict) -> list[str]:
     """Differences between a summary.json and the ground truth (empty list = equal)."""
     errs = []
@@ -26,23 +35,14 @@ def compare_summary(got: dict, want: dict) -> list[str]:
         if g["model_ids_seen"] != w["model_ids_seen"]:
             errs.append(f"{name}: model_ids_seen {g['model_ids_seen']} != {w['model_ids_seen']}")
         for src in ("logs", "cloudwatch"):
-            for k in ("invocations", *TOKENS):
-                if g[src][k] != w[src][k]:
-                    errs.append(f"{name} {src}.{k}: {g[src][k]} != {w[src][k]}")
-            if abs(Decimal(g[src]["cost_usd"]) - Decimal(w[src]["cost_usd"])) > Decimal("0.000001"):
-                errs.append(f"{name} {src}.cost_usd: {g[src]['cost_usd']} != {w[src]['cost_usd']}")
-        if abs(Decimal(g["billed"]["cost_usd"]) - Decimal(w["billed"]["cost_usd"])) > Decimal("0.000001"):
-            errs.append(f"{name} billed: {g['billed']['cost_usd']} != {w['billed']['cost_usd']}")
+            _sized(f"{name} {src}", g[src], w[src], ("invocations", *TOKENS), errs)
+        _sized(f"{name} billed", g["billed"], w["billed"], (), errs)
         gg = {x["kind"]: x for x in g["gaps"]}
         wg = {x["kind"]: x for x in w["gaps"]}
         if set(gg) != set(wg):
             errs.append(f"{name} gap kinds {sorted(gg)} != {sorted(wg)}")
         for kind in set(gg) & set(wg):
-            for k in ("invocations", *TOKENS):
-                if gg[kind][k] != wg[kind][k]:
-                    errs.append(f"{name} gap {kind}.{k}: {gg[kind][k]} != {wg[kind][k]}")
-            if abs(Decimal(gg[kind]["cost_usd"]) - Decimal(wg[kind]["cost_usd"])) > Decimal("0.000001"):
-                errs.append(f"{name} gap {kind}.cost_usd: {gg[kind]['cost_usd']} != {wg[kind]['cost_usd']}")
+            _sized(f"{name} gap {kind}", gg[kind], wg[kind], ("invocations", *TOKENS), errs)
             if kind in ("late_delivery", "logging_outage") and gg[kind]["hours"] != wg[kind]["hours"]:
                 errs.append(f"{name} gap {kind}.hours {gg[kind]['hours']} != {wg[kind]['hours']}")
     ga = {a["app"]: a for a in got["apps"]}
@@ -50,11 +50,7 @@ def compare_summary(got: dict, want: dict) -> list[str]:
     if set(ga) != set(wa):
         errs.append(f"apps differ: {sorted(ga)} != {sorted(wa)}")
     for app in set(ga) & set(wa):
-        for k in ("invocations", "input_tokens", "output_tokens"):
-            if ga[app][k] != wa[app][k]:
-                errs.append(f"app {app}.{k}: {ga[app][k]} != {wa[app][k]}")
-        if abs(Decimal(ga[app]["cost_usd"]) - Decimal(wa[app]["cost_usd"])) > Decimal("0.000001"):
-            errs.append(f"app {app}.cost_usd: {ga[app]['cost_usd']} != {wa[app]['cost_usd']}")
+        _sized(f"app {app}", ga[app], wa[app], ("invocations", "input_tokens", "output_tokens"), errs)
     for k, v in want["totals"].items():
         gv = got["totals"].get(k)
         if isinstance(v, str):
@@ -172,3 +168,17 @@ def test_collecting_again_detects_late_delivery(small_demo, tmp_path):
     s = reconcile.run(cfg)
     assert f"{late:,} records arrived after the previous collection" in s["verdict"]
     assert not any(g["kind"] == "late_delivery" for g in s["gaps"])     # now included: no gap left
+
+
+def test_compare_summary_reports_differences(small_demo):
+    """The comparison itself can fail: a changed token count, cost and gap are each reported."""
+    import copy
+    _, _, truth = small_demo
+    want = truth["runs"]["2026-11-03/us-east-1"]
+    got = copy.deepcopy(want)
+    got["models"][0]["logs"]["input_tokens"] += 1
+    got["models"][0]["cloudwatch"]["cost_usd"] = str(Decimal(got["models"][0]["cloudwatch"]["cost_usd"]) + Decimal("0.00001"))
+    got["apps"][0]["cost_usd"] = "999.000000"
+    errs = compare_summary(got, want)
+    assert len(errs) == 3 and any("logs.input_tokens" in e for e in errs) and any("cloudwatch.cost_usd" in e for e in errs)
+    assert compare_summary(want, want) == []
