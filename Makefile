@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 KERNEL := bedrock-tracker
 
-.PHONY: demo test lab bench install notebooks clean browser
+.PHONY: demo test check lab bench install clean browser
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -38,9 +38,6 @@ bench: install
 lab: install
 	$(PY) -m pip install --quiet -e ".[lab]"
 	cd notebooks && ../$(VENV)/bin/jupyter lab --notebook-dir=. --MultiKernelManager.default_kernel_name=$(KERNEL)
-
-notebooks: install
-	$(PY) scripts/make_notebooks.py
 
 clean:
 	rm -rf outputs demo_account

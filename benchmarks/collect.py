@@ -5,7 +5,7 @@
 Generates (once, cached under .bench/) a day of N records at realistic body sizes in ~200 hourly files laid out like
 the S3 bucket, then measures on the same files, each in its own subprocess so peaks don't mix:
 
-- the kit's collect: ``tracker_utils.sources.logs.list_local`` + ``collect`` exactly as ``tracker_utils.collect.run``
+- the kit's collect: ``tracker_utils.collect.logs.list_local`` + ``collect`` exactly as ``tracker_utils.collect.stage.run``
   calls them (workers for one chain, output written to a data folder), and the re-run over unchanged files;
 - the decompression floor: ``zcat`` of every file the kit reads, spread over every core (``xargs -P nproc``);
 - DuckDB ``read_json`` with auto-detect, and with explicit columns (for reference);
@@ -121,17 +121,17 @@ def _objects(root: Path):
     import datetime as dt
     sys.path.insert(0, str(HERE))
     import gen
-    from tracker_utils.sources import logs
+    from tracker_utils.collect import logs
     objs, skipped = logs.list_local(root / "s3" / gen.BUCKET, gen.base_key(), gen.DAY, 3)
     as_of = dt.datetime.combine(gen.DAY, dt.time(0), tzinfo=dt.timezone.utc) + dt.timedelta(days=1, hours=1)
     return objs, skipped, as_of
 
 
 def child_collect(root: Path, out: Path) -> dict:
-    """What ``tracker_utils.collect.run`` does with the logs of one date and region (``--jobs 1``)."""
+    """What ``tracker_utils.collect.stage.run`` does with the logs of one date and region (``--jobs 1``)."""
     sys.path.insert(0, str(HERE))
     import gen
-    from tracker_utils.sources import logs
+    from tracker_utils.collect import logs
     t0 = time.perf_counter()
     objs, skipped = logs.list_local(root / "s3" / gen.BUCKET, gen.base_key(), gen.DAY, 3)
     import datetime as dt
@@ -168,7 +168,7 @@ def child_duckdb(root: Path, explicit: bool) -> dict:
 def _floor_part(args) -> int:
     paths, parse = args
     import orjson
-    from tracker_utils.sources import logs
+    from tracker_utils.collect import logs
     n = 0
     for path in paths:
         for lineno, raw, _ in logs._lines(logs._inflate(logs._blocks_of(logs._reader(path)), [])):

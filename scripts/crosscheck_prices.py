@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tracker_utils.prices import PriceBook  # noqa: E402
+from tracker_utils.price.book import PriceBook  # noqa: E402
 
 US = ["us-east-1", "us-east-2", "us-west-2"]
 GEOS = {

@@ -210,7 +210,7 @@ class Moto:
         self.post("/moto-api/reset-auth", "0" if enforce else "inf")
 
     def ctx(self, region: str = "us-east-1", **kw):
-        from tracker_utils.sources.aws import AwsContext
+        from tracker_utils.collect.aws import AwsContext
         return AwsContext.create(region=region, endpoint_url=self.endpoint, **kw)
 
 
@@ -291,7 +291,7 @@ def put_metrics(moto: Moto, region: str, points: list[tuple], alt_spelling: bool
 
 def demo_metric_points(root: Path, region: str, date: str) -> list[tuple]:
     """The demo's recorded GetMetricData values as (hour, model id, metric, value)."""
-    from tracker_utils.sources import cloudwatch as cwsrc
+    from tracker_utils.collect import cloudwatch as cwsrc
     df = cwsrc.parse_metric_data(json.loads((root / "cloudwatch" / region / f"{date}.json").read_text()))
     return [(r.hour.to_pydatetime(), r.model_id, r.metric, int(r.value)) for r in df.itertuples(index=False)]
 
@@ -319,7 +319,7 @@ def queue_athena_result(moto: Moto, columns: list[str], rows: list[list], region
 def aws_demo(aws_env, small_demo, tmp_path_factory):
     """The small demo account inside moto. ap-northeast-2's cache metrics use the other spelling
     (``CacheReadInputTokens`` / ``CacheWriteInputTokens``) to prove both are read."""
-    from tracker_utils.sources import aws
+    from tracker_utils.collect import aws
     root, spec, truth = small_demo
     moto = aws_env
     counts = {"objects": upload_tree(moto, root / "s3" / spec.bucket, spec.bucket)}

@@ -35,7 +35,7 @@ def write_params(path: Path, **values) -> Path:
 @pytest.fixture(scope="session")
 def demo_run(small_demo, tmp_path_factory):
     """The whole chain (papermill, four notebooks, 2 regions x 3 days) run once on the small demo."""
-    from tracker_utils import runner
+    from tracker_utils.run import runner
     root, spec, truth = small_demo
     out = tmp_path_factory.mktemp("outputs")
     pf = write_params(out / "params.yaml", data_root=str(root), output_dir=str(out), start=spec.start,

@@ -19,8 +19,13 @@ import pytest
 from tests.aws_fixtures import (EMULATOR, duckdb_athena, put_metrics, queue_athena_result,
                                 queue_ce_pages, run_duckdb, upload_tree)
 from tests.conftest import REPO, write_params
-from tracker_utils import collect, config
-from tracker_utils.sources import athena, aws, bill as billsrc, cloudwatch as cwsrc, logs as logsrc
+from tracker_utils import config
+from tracker_utils.collect import stage as collect
+from tracker_utils.collect import athena
+from tracker_utils.collect import aws
+from tracker_utils.collect import bill as billsrc
+from tracker_utils.collect import cloudwatch as cwsrc
+from tracker_utils.collect import logs as logsrc
 
 SUMMARY_KEYS = ("models", "apps", "totals", "gaps", "data_quality")
 GROUP_KEYS = ["timestamp", "operation", "model_id", "principal", "region", "inference_region", "error_code", "latency",
@@ -185,7 +190,7 @@ def aws_chain(demo_run, aws_demo, tmp_path_factory):
 
     ``demo_run`` is requested first so the local chain's worker processes are forked before the moto server thread
     exists (forking a process with a live server thread is best avoided; the AWS chain has to)."""
-    from tracker_utils import runner
+    from tracker_utils.run import runner
     moto, spec = aws_demo["moto"], aws_demo["spec"]
     out = tmp_path_factory.mktemp("aws_outputs")
     calls = out / "aws-calls.log"
@@ -437,7 +442,7 @@ def test_access_denied_is_the_recorded_failure_reason(aws_demo, tmp_path):
     (The Athena engine is used because moto 5.1.16 cannot verify SigV4 signatures of S3 requests whose query string
     has an encoded '/', e.g. ListObjectsV2 with Prefix and Delimiter: every S3 listing fails with
     SignatureDoesNotMatch under enforcement. The S3 message is checked in the test above.)"""
-    from tracker_utils import runner
+    from tracker_utils.run import runner
     moto, spec = aws_demo["moto"], aws_demo["spec"]
     iam = moto.client("iam")
     iam.create_user(UserName="tracker-no-athena")
@@ -533,7 +538,7 @@ def test_athena_engine_on_moto_pages_beyond_1000_rows(aws_env, big_demo, tmp_pat
 
 def test_pricing_weights_athena_groups_by_records(big_demo, tmp_path):
     from tracker_utils.apps import Attribution
-    from tracker_utils.pricing import aggregate_logs
+    from tracker_utils.price.pricer import aggregate_logs
     root, spec = big_demo
     cfg = run_cfg(tmp_path, spec.dates[1], "us-east-1", data_root=str(root), logs_as_of="+1h", regions=["us-east-1"])
     con = duckdb_athena(root / "s3" / spec.bucket, spec.bucket)

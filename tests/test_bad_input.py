@@ -13,7 +13,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from tracker_utils.sources import logs
+from tracker_utils.collect import logs
 
 CANARY = "CANARY-BAD-INPUT-5e1d"          # in every prompt and response; must never reach the outputs
 DAY = dt.date(2026, 11, 2)
@@ -254,7 +254,8 @@ def test_parallel_workers_agree_on_the_corpus(corpus, monkeypatch):
 def test_the_collect_stage_quarantines_and_goes_on(corpus, tmp_path):
     """Through ``collect.run`` (the notebook's call): data_quality in collect.json, the quarantine in data/."""
     import json
-    from tracker_utils import collect, config
+    from tracker_utils import config
+    from tracker_utils.collect import stage as collect
     root = corpus[0]
     cw = root / "cloudwatch" / REGION / f"{DAY}.json"            # an empty recording: this test is about the logs
     cw.parent.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,12 @@ import pandas as pd
 import pytest
 
 from tests.test_pipeline import compare_summary
-from tracker_utils import collect, config, pricing, reconcile
+from tracker_utils import config
+from tracker_utils.collect import stage as collect
+from tracker_utils.price import pricer as pricing
+from tracker_utils.reconcile import ledger as reconcile
 from tracker_utils.demo import CANARY
-from tracker_utils.sources.logs import StrictError
+from tracker_utils.collect.logs import StrictError
 
 
 def plant(root, spec, date):

@@ -42,7 +42,7 @@ def moto_server():
 
 def test_acceptance_command_against_a_hand_loaded_emulator(moto_server, small_demo, tmp_path):
     import boto3
-    from tracker_utils.sources import cloudwatch as cwsrc
+    from tracker_utils.collect import cloudwatch as cwsrc
     root, spec, truth = small_demo
     date, region = spec.dates[1], "us-east-1"
     s = boto3.session.Session(**{k.lower(): v for k, v in ENV.items() if k != "AWS_DEFAULT_REGION"},

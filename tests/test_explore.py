@@ -7,7 +7,7 @@ from decimal import Decimal
 import nbformat
 import pytest
 
-from tracker_utils import explore
+from tracker_utils.report import explore
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def data(demo_run):
 
 def test_explore_notebook_runs_static_under_papermill(demo_run, tmp_path):
     import papermill as pm
-    from tracker_utils import runner
+    from tracker_utils.run import runner
     out, pf, _, _ = demo_run
     target = tmp_path / "explore.ipynb"
     runner.execute(str(runner.NOTEBOOK_DIR / "explore.ipynb"), str(target),

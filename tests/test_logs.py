@@ -12,7 +12,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from tracker_utils.sources import logs
+from tracker_utils.collect import logs
 
 UTC = dt.timezone.utc
 DAY = dt.date(2026, 4, 20)

@@ -115,7 +115,7 @@ def test_identities_hold(demo_run):
 
 
 def test_rerun_skips_complete_runs(demo_run):
-    from tracker_utils import runner
+    from tracker_utils.run import runner
     out, pf, _, _ = demo_run
     before = {p: p.stat().st_mtime_ns for p in out.glob("*/*/summary.json")}
     outcomes = runner.run(str(pf), {}, force=False, jobs=1)
@@ -133,7 +133,10 @@ def test_application_shares_add_up_to_the_bill(demo_run):
 
 def test_cur_export_gives_the_same_reconciliation_as_cost_explorer(small_demo, tmp_path):
     """The demo's bill as a CUR 2.0 export (per IAM principal, with tax and S3 rows) reconciles exactly as CE does."""
-    from tracker_utils import collect, config, pricing, reconcile
+    from tracker_utils import config
+    from tracker_utils.collect import stage as collect
+    from tracker_utils.price import pricer as pricing
+    from tracker_utils.reconcile import ledger as reconcile
     root, spec, truth = small_demo
     for key, want in truth["runs"].items():
         date, region = key.split("/")
@@ -153,7 +156,10 @@ def test_cur_export_gives_the_same_reconciliation_as_cost_explorer(small_demo, t
 
 def test_collecting_again_detects_late_delivery(small_demo, tmp_path):
     """Collect as of +1h, then again later: the objects that arrived in between are named as late delivery."""
-    from tracker_utils import collect, config, pricing, reconcile
+    from tracker_utils import config
+    from tracker_utils.collect import stage as collect
+    from tracker_utils.price import pricer as pricing
+    from tracker_utils.reconcile import ledger as reconcile
     root, spec, truth = small_demo
     date, region = spec.dates[1], "us-east-1"
     kw = dict(data_root=str(root), output_dir=str(tmp_path), start=spec.start, end=spec.dates[-1])

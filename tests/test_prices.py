@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker_utils import prices as P
-from tracker_utils.prices import PriceBook, Resolved
+from tracker_utils.price import book as P
+from tracker_utils.price.book import PriceBook, Resolved
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params"
@@ -564,7 +564,7 @@ def test_cli_unknown_model_and_region_exit_2(capsys):
 
 
 def test_cli_python_m_subprocess():
-    r = subprocess.run([sys.executable, "-m", "tracker_utils.prices", "price", "--region", "us-east-1", "--model",
+    r = subprocess.run([sys.executable, "-m", "tracker_utils.price.book", "price", "--region", "us-east-1", "--model",
                         "us.anthropic.claude-3-7-sonnet-20250219-v1:0", "--input-tokens", "506",
                         "--output-tokens", "4576", "--json"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
@@ -572,7 +572,7 @@ def test_cli_python_m_subprocess():
 
 
 # ----------------------------------------------------------------------------- Price List refresh
-from tracker_utils import price_refresh as PR  # noqa: E402
+from tracker_utils.price import refresh as PR  # noqa: E402
 
 
 @pytest.mark.parametrize("usagetype,expected", [

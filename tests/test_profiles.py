@@ -6,8 +6,8 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
-from tracker_utils import profiles
-from tracker_utils.prices import PriceBook
+from tracker_utils.collect import profiles
+from tracker_utils.price.book import PriceBook
 
 ARN = "arn:aws:bedrock:eu-central-1:111122223333:application-inference-profile/zz9"
 FM = "arn:aws:bedrock:{r}::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"

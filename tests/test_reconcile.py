@@ -6,7 +6,7 @@ from decimal import Decimal as D
 import pandas as pd
 import pytest
 
-from tracker_utils import reconcile as R
+from tracker_utils.reconcile import ledger as R
 from tracker_utils.apps import Attribution, principal_parts
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -140,7 +140,7 @@ def test_attribution_rules(tmp_path):
 
 def test_injection_text_in_app_filter_is_data(tmp_path):
     """An application filter is compared as data: SQL-looking text matches nothing."""
-    from tracker_utils.pricing import aggregate_logs
+    from tracker_utils.price.pricer import aggregate_logs
     logs = pd.DataFrame([{"request_id": "r1", "timestamp": pd.Timestamp("2026-11-02T10:00:00Z"), "operation": "Converse",
                           "model_id": HAIKU, "principal": "arn:aws:iam::111122223333:user/alice", "region": "us-east-1",
                           "inference_region": "", "input_tokens": 1, "output_tokens": 1, "cache_read_tokens": 0,

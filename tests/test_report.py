@@ -17,9 +17,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tracker_utils import anomalies, report, rollup
+from tracker_utils.report import anomalies
+
+from tracker_utils.report import daily as report
+
+from tracker_utils.report import rollup
 from tracker_utils.config import load_params
-from tracker_utils.reconcile import usd
+from tracker_utils.reconcile.ledger import usd
 
 from .conftest import write_params
 
@@ -305,7 +309,7 @@ def test_redactor_aliases_are_stable_and_whole_word():
 @pytest.fixture(scope="session")
 def redacted_run(small_demo, tmp_path_factory):
     """One date-region run with ``redact: true`` (plus its roll-up and index), on the session's small demo."""
-    from tracker_utils import runner
+    from tracker_utils.run import runner
     root, spec, _ = small_demo
     out = tmp_path_factory.mktemp("outputs_redacted")
     pf = write_params(out / "params.yaml", data_root=str(root), output_dir=str(out), start=spec.start, end=spec.start,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import papermill as pm
 import pytest
 
-from tracker_utils import runner
+from tracker_utils.run import notebook as runner
 
 
 def test_kernel_start_failure_is_retried_then_succeeds(monkeypatch):

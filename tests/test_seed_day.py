@@ -5,7 +5,13 @@ from decimal import Decimal
 
 import pytest
 
-from tracker_utils import collect, config, demo, pricing, reconcile
+from tracker_utils import config, demo
+
+from tracker_utils.collect import stage as collect
+
+from tracker_utils.price import pricer as pricing
+
+from tracker_utils.reconcile import ledger as reconcile
 
 
 @pytest.fixture(scope="module")

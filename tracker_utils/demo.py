@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from .prices import PriceBook
+from tracker_utils.price.book import PriceBook
 
 CANARY = "CANARY-PROMPT-7f3a9c"          # planted in every prompt and response; must never reach outputs/
 UNKNOWN_MODEL = "anthropic.claude-opus-5-5-20261101-v1:0"

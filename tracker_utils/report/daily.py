@@ -25,11 +25,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from . import anomalies  # noqa: E402
-from .apps import UNATTRIBUTED, principal_parts  # noqa: E402
-from .config import RunConfig  # noqa: E402
-from .io import read_json, read_parquet  # noqa: E402
-from .reconcile import KIND_TEXT, dsum, usd  # noqa: E402
+from tracker_utils.report import anomalies  # noqa: E402
+from tracker_utils.apps import UNATTRIBUTED, principal_parts  # noqa: E402
+from tracker_utils.config import RunConfig  # noqa: E402
+from tracker_utils.io import read_json, read_parquet  # noqa: E402
+from tracker_utils.reconcile.ledger import KIND_TEXT, dsum, usd  # noqa: E402
 
 # Styles for every fragment. ``tex2jax_ignore`` keeps MathJax (loaded by nbconvert's template) from reading
 # "$1.20 ... $3.40" as a formula. Selectors are specific enough to win over JupyterLab's table styles.

@@ -31,7 +31,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PARAMS = REPO / "params"
 
 PRICE_COLUMNS = ["model", "region", "scope", "tier", "unit", "usd_per_1k", "effective_from", "source"]
@@ -431,7 +431,7 @@ def add_price_commands(subparsers) -> None:
 
 
 def _refresh_command(args) -> int:
-    from .price_refresh import refresh_command
+    from tracker_utils.price.refresh import refresh_command
 
     return refresh_command(args)
 
@@ -470,7 +470,7 @@ def price_command(args, out=None) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tracker_utils.prices")
+    ap = argparse.ArgumentParser(prog="python -m tracker_utils.price.book")
     add_price_commands(ap.add_subparsers(dest="command", required=True))
     a = ap.parse_args(argv)
     return a.func(a)

@@ -15,11 +15,11 @@ from decimal import Decimal
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .apps import UNATTRIBUTED
-from .config import load_params, resolve_path
-from .io import read_json, read_parquet
-from .reconcile import usd
-from .report import (APP_COLOR, WIDTH_IN, series_color, Redactor, _usd_axis, box, esc, kpis, model_label, show, table)
+from tracker_utils.apps import UNATTRIBUTED
+from tracker_utils.config import load_params, resolve_path
+from tracker_utils.io import read_json, read_parquet
+from tracker_utils.reconcile.ledger import usd
+from tracker_utils.report.daily import (APP_COLOR, WIDTH_IN, series_color, Redactor, _usd_axis, box, esc, kpis, model_label, show, table)
 
 TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 METRICS = {"cost": "Cost from logs (USD)", "invocations": "Invocations", "tokens": "Tokens (input + output + cache)",

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 import pandas as pd
 
-from .apps import Attribution, principal_parts
-from .config import RunConfig, resolve_path
-from .io import read_parquet, write_json, write_parquet
-from .prices import PriceBook
+from tracker_utils.apps import Attribution, principal_parts
+from tracker_utils.config import RunConfig, resolve_path
+from tracker_utils.io import read_parquet, write_json, write_parquet
+from tracker_utils.price.book import PriceBook
 
 TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 UNITS = {"input_tokens": "input", "output_tokens": "output", "cache_read_tokens": "cache_read",

@@ -43,7 +43,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from .prices import DEFAULT_PARAMS, PRICE_COLUMNS, PriceBook, to_date
+from tracker_utils.price.book import DEFAULT_PARAMS, PRICE_COLUMNS, PriceBook, to_date
 
 SERVICE_CODES = ("AmazonBedrock", "AmazonBedrockFoundationModels", "AmazonBedrockService")
 

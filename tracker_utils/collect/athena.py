@@ -1,6 +1,6 @@
 """``engine: athena``: aggregate a day of invocation logs in Amazon Athena instead of downloading every object.
 
-One query per date and region (``tracker_utils/athena/daily_usage.sql``), one scan of the hour folders, returns one
+One query per date and region (``tracker_utils/collect/sql/daily_usage.sql``), one scan of the hour folders, returns one
 row per group of records with the same hour, model id, principal ARN, operation, region, inference region, error
 code, latency tier, request metadata and day-edge flag, separately for records used and delivered late, with the
 record count and the four token sums; plus the counts of malformed, duplicate and outside-the-day records and a total
@@ -9,11 +9,11 @@ the scan to the day's hour folders and ``window_after_hours`` more. The applicat
 partition values are Athena execution parameters: nothing a user types is pasted into SQL text (the only values
 written into the text are three integers the kit computes: the day's bounds and the collection time).
 
-The optional table (``tracker_utils/athena/create_table.sql``) uses partition projection over the log prefix
+The optional table (``tracker_utils/collect/sql/create_table.sql``) uses partition projection over the log prefix
 (``log_region`` enum, ``dt`` = ``YYYY/MM/DD/HH`` from the key path); create it once with
-``python -m tracker_utils.sources.athena create-table --params params/my-account.yaml``.
+``python -m tracker_utils.collect.athena create-table --params params/my-account.yaml``.
 
-:func:`collect` returns a :class:`~tracker_utils.sources.logs.LogsResult` whose ``used`` and ``late`` frames have the
+:func:`collect` returns a :class:`~tracker_utils.collect.logs.LogsResult` whose ``used`` and ``late`` frames have the
 local reader's columns plus ``records`` (see :data:`FRAME_COLUMNS`): one row per group, not per record.
 """
 from __future__ import annotations
@@ -28,10 +28,10 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from . import logs as logsrc
-from .aws import AwsAccessError, AwsContext, aws_errors, explain
+from tracker_utils.collect import logs as logsrc
+from tracker_utils.collect.aws import AwsAccessError, AwsContext, aws_errors, explain
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "athena"
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 QUERY_FILE = SQL_DIR / "daily_usage.sql"
 DDL_FILE = SQL_DIR / "create_table.sql"
 SQL_TABLE = "bedrock_logs.invocations"        # the table name written in daily_usage.sql
@@ -103,14 +103,14 @@ def principal_filter(params) -> str:
     want = (params.app_filter or "").strip()
     if not want:
         return ALL
-    from ..config import resolve_path
+    from tracker_utils.config import resolve_path
     import yaml
     path = resolve_path(params.apps_file)
     rules = (yaml.safe_load(path.read_text()) or {}).get("apps", []) if path.exists() else []
     mine = [r for r in rules if str(r.get("app")) == want]
     if not mine:
         return want
-    from ..apps import principal_parts
+    from tracker_utils.apps import principal_parts
     names: list[str] = []
     for r in mine:
         m = r.get("match") or {}
@@ -146,7 +146,7 @@ def athena_parameter(value) -> str:
 
 def create_table_sql(params, regions: list[str] | None = None, database: str | None = None) -> str:
     """The CREATE EXTERNAL TABLE statement for the configured bucket, prefix, account and regions (all validated)."""
-    from ..config import KNOWN_REGIONS
+    from tracker_utils.config import KNOWN_REGIONS
     bucket, prefix, account = params.logs_bucket, params.logs_prefix.strip("/"), params.account
     if not BUCKET.fullmatch(bucket or ""):
         raise ValueError(f"logs_bucket: {bucket!r} is not a valid S3 bucket name")
@@ -347,10 +347,10 @@ def collect(ctx: AwsContext, cfg) -> logsrc.LogsResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tracker_utils.sources.athena create-table|show-ddl|show-query --params FILE``."""
+    """``python -m tracker_utils.collect.athena create-table|show-ddl|show-query --params FILE``."""
     import argparse
-    from ..config import load_params
-    ap = argparse.ArgumentParser(prog="python -m tracker_utils.sources.athena")
+    from tracker_utils.config import load_params
+    ap = argparse.ArgumentParser(prog="python -m tracker_utils.collect.athena")
     ap.add_argument("command", choices=["create-table", "show-ddl", "show-query"])
     ap.add_argument("--params", default="")
     ap.add_argument("--endpoint-url", default=None)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import RunConfig, resolve_path
-from .io import read_json, write_json, write_parquet
-from .sources import cloudwatch as cwsrc
-from .sources import logs as logsrc
+from tracker_utils.config import RunConfig, resolve_path
+from tracker_utils.io import read_json, write_json, write_parquet
+from tracker_utils.collect import cloudwatch as cwsrc
+from tracker_utils.collect import logs as logsrc
 
 BEDROCK_FIRST_PARTY = "Amazon Bedrock"
 
@@ -82,7 +82,7 @@ def _arrivals(previous: dict | None, res) -> dict | None:
 
 def _resolve_profiles(cfg: RunConfig, ctx, res) -> dict:
     """Application inference profiles seen in the logs and missing from the cache: GetInferenceProfile, cached."""
-    from . import profiles
+    from tracker_utils.collect import profiles
     ids = set(res.used["model_id"].astype(str).unique()) | set(res.late["model_id"].astype(str).unique())
     cache = resolve_path(cfg.params.prices_dir) / "inference_profiles.yaml"
     with open(cache.with_suffix(".lock"), "w") as lock:      # regions may run in parallel
@@ -98,16 +98,16 @@ def run(cfg: RunConfig) -> dict:
     """Collect one date and region. Returns the collect summary (also written to ``data/collect.json``)."""
     t0 = time.perf_counter()
     p = cfg.params
-    from .sources import bill as billsrc
+    from tracker_utils.collect import bill as billsrc
 
     athena_frame = None
     if p.source in ("demo", "local"):
         objs, skipped, cw_rec, ce_rec = _local_sources(cfg)
     else:
-        from .sources import aws
+        from tracker_utils.collect import aws
         ctx = aws.AwsContext.from_params(p, cfg.region)
         if p.engine == "athena":
-            from .sources import athena
+            from tracker_utils.collect import athena
             athena_frame = athena.collect(ctx, cfg)
             objs, skipped = [], {}
         else:
@@ -153,7 +153,7 @@ def run(cfg: RunConfig) -> dict:
     elif p.cost_source == "cur":
         cur_paths = [p.cur]
         if p.cur.startswith("s3://"):
-            from .sources import aws
+            from tracker_utils.collect import aws
             cur_paths = aws.fetch_cur(aws.AwsContext.from_params(p, cfg.region), p.cur, cfg.data_dir / "raw" / "cur")
         else:
             cur_paths = [resolve_path(p.cur)]

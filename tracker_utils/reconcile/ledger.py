@@ -18,8 +18,8 @@ from decimal import Decimal, ROUND_HALF_EVEN
 
 import pandas as pd
 
-from .config import RunConfig
-from .io import read_json, read_parquet, write_json, write_parquet
+from tracker_utils.config import RunConfig
+from tracker_utils.io import read_json, read_parquet, write_json, write_parquet
 
 TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 COUNTS = ["invocations", *TOKENS]

@@ -1,6 +1,6 @@
 """CloudWatch ``AWS/Bedrock`` metrics: recorded GetMetricData pages in, hourly sums per ModelId out.
 
-The recorded form (``cloudwatch/<region>/<date>.json``) is what :mod:`tracker_utils.sources.aws` writes and what
+The recorded form (``cloudwatch/<region>/<date>.json``) is what :mod:`tracker_utils.collect.aws` writes and what
 the demo account holds: ``{"list_metrics": [pages], "get_metric_data": {"queries": [...], "pages": [...]}}``.
 """
 from __future__ import annotations

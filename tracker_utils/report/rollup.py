@@ -18,15 +18,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from . import anomalies
-from .apps import UNATTRIBUTED
-from .config import Params, load_params, resolve_path, run_dir
-from .io import read_json, read_parquet, write_json
-from .reconcile import KIND_ORDER, KIND_TEXT, dsum, money, usd
-from .report import (ANOMALY_HINT, GAP_SHORT, series_color, WIDTH_IN, Redactor, _status, _usd_axis, badge, box,
+from tracker_utils.report import anomalies
+from tracker_utils.apps import UNATTRIBUTED
+from tracker_utils.config import Params, load_params, resolve_path, run_dir
+from tracker_utils.io import read_json, read_parquet, write_json
+from tracker_utils.reconcile.ledger import KIND_ORDER, KIND_TEXT, dsum, money, usd
+from tracker_utils.report.daily import (ANOMALY_HINT, GAP_SHORT, series_color, WIDTH_IN, Redactor, _status, _usd_axis, badge, box,
                      cents, esc, kpis, model_label, pct, principals_frame, show, table, wrap)
 
-ROLLUP_NOTEBOOK = "05_rollup"
 TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 
 
@@ -474,36 +473,6 @@ def footer(rd: RollupData) -> str:
     return ("<p class='sub'>Made by the Bedrock Usage Tracker from the completed date-region reports of this run (their "
             "summary.json). Days and regions that failed or did not finish are listed at the top and left out of every "
             "figure.</p>")
-
-
-# --- running the roll-up notebook and writing the index ------------------------------------------------------
-def run_rollup(p: Params, log=print) -> dict:
-    """Execute ``notebooks/05_rollup.ipynb`` into ``outputs/rollup.ipynb`` and export ``rollup.html`` (code hidden).
-    Never raises: returns {"status": "complete" | "failed", "error", "seconds"}."""
-    import papermill as pm
-    import yaml
-    from . import runner
-    out = resolve_path(p.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    pf = out / "rollup_params.yaml"
-    pf.write_text(yaml.safe_dump(p.to_dict(), sort_keys=True))
-    res = {"status": "complete", "error": "", "seconds": 0.0}
-    try:
-        runner.execute(str(runner.NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(out / "rollup.ipynb"),
-                            parameters={"params_file": str(pf), "output_dir": str(out), "interactive": False},
-                            kernel_name=runner.ensure_kernel(), cwd=str(runner.NOTEBOOK_DIR), progress_bar=False,
-                            log_output=False, execution_timeout=runner.EXECUTION_TIMEOUT)
-        runner.export_html(out / "rollup.ipynb", out / "rollup.html", hide_code=True)
-    except Exception as e:  # noqa: BLE001 - a failed roll-up must not lose the date-region reports
-        ename = getattr(e, "ename", type(e).__name__)
-        evalue = getattr(e, "evalue", str(e))
-        res = {"status": "failed", "error": f"{ename}: {evalue}".strip()[:500]}
-        (out / "rollup.html").unlink(missing_ok=True)     # never leave a stale roll-up that looks current
-        log(f"roll-up FAILED: {res['error'].splitlines()[0] if res['error'] else ''} (see {out / 'rollup.ipynb'})")
-    res["seconds"] = round(time.perf_counter() - t0, 2)
-    write_json(out / "rollup.json", {**res, "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
-    return res
 
 
 INDEX_CSS = """<style>

@@ -1,7 +1,7 @@
 -- Bedrock Usage Tracker: Athena table over the model invocation log prefix (run once; see docs/aws.md).
 -- Partition projection: no crawler, no MSCK REPAIR, no ALTER TABLE ADD PARTITION; the partitions are computed from
 -- the key path <prefix>/AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/.
--- Placeholders {database} {table} {location} {regions} {first_hour} are filled by tracker_utils.sources.athena
+-- Placeholders {database} {table} {location} {regions} {first_hour} are filled by tracker_utils.collect.athena
 -- from validated parameters (a DDL statement cannot take execution parameters).
 -- The data/ sidecar objects under each hour folder are read by the SerDe too; daily_usage.sql drops them by "$path".
 CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table} (

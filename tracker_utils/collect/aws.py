@@ -1,7 +1,7 @@
 """Collect from a real AWS account: S3 invocation logs, CloudWatch ``AWS/Bedrock`` metrics, Cost Explorer, CUR files.
 
 Everything here returns the same shapes the local (demo) path reads from disk, so the rest of the chain cannot tell
-the two apart: :func:`list_log_objects` gives :class:`~tracker_utils.sources.logs.LogObject` s, :func:`fetch_cloudwatch`
+the two apart: :func:`list_log_objects` gives :class:`~tracker_utils.collect.logs.LogObject` s, :func:`fetch_cloudwatch`
 and :func:`fetch_cost_explorer` give the recorded dicts of ``cloudwatch/<region>/<date>.json`` and
 ``costexplorer/<date>.json``. Every listing and result is read to its last page.
 
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import cloudwatch as cwsrc
-from . import logs as logsrc
+from tracker_utils.collect import cloudwatch as cwsrc
+from tracker_utils.collect import logs as logsrc
 
 CALL_LOG_ENV = "BEDROCK_TRACKER_AWS_CALL_LOG"
 CE_REGION = "us-east-1"                       # Cost Explorer's only endpoint
@@ -383,7 +383,7 @@ def merge_metric_data_pages(pages: list[dict]) -> dict:
 
     A series cut by a page boundary comes back with ``StatusCode: PartialData`` and continues under the same Id on the
     next page; merged, it carries the status of its last piece (``Complete`` when every page was read), which is what
-    :func:`tracker_utils.sources.cloudwatch.parse_metric_data` checks. ``pages_read`` keeps the raw page count.
+    :func:`tracker_utils.collect.cloudwatch.parse_metric_data` checks. ``pages_read`` keeps the raw page count.
     """
     merged: dict[str, dict] = {}
     messages: list = []
@@ -427,7 +427,7 @@ def bedrock_services(ctx: AwsContext, day: dt.date) -> list[str]:
 
 
 def _discover_services(ctx: AwsContext, day: dt.date) -> tuple[list[str], int]:
-    from ..usage_types import is_bedrock_service
+    from tracker_utils.usage_types import is_bedrock_service
     ce = ctx.client("ce", CE_REGION)
     kw = {"TimePeriod": {"Start": day.isoformat(), "End": (day + dt.timedelta(days=1)).isoformat()},
           "Dimension": "SERVICE", "SearchString": "Bedrock", "Context": "COST_AND_USAGE"}
@@ -454,7 +454,7 @@ def fetch_cost_explorer(ctx: AwsContext, day: dt.date, cache_dir: Path, now: dt.
     fetched after the day closed, or less than 15 minutes ago (another region's run of the same day). Anything else (no cache, or a cache taken while the day was still open and costs
     could still move) is fetched again (about 2-3 requests: the SERVICE discovery and the pages).
     """
-    from ..io import read_json, write_json
+    from tracker_utils.io import read_json, write_json
     now = now or dt.datetime.now(dt.timezone.utc)
     path = Path(cache_dir) / "costexplorer" / f"{day.isoformat()}.json"
     if path.exists():
@@ -502,7 +502,7 @@ def fetch_cur(ctx: AwsContext, s3_uri: str, dest: Path) -> list[Path]:
     """Download the CUR 2.0 export files (``.parquet``, ``.csv.gz``, ``.csv``) under ``s3_uri`` into ``dest``.
 
     Every listing page is read; a file already downloaded with the same size and ETag is not fetched again.
-    Returns the local paths, sorted (for :func:`tracker_utils.sources.bill.read_cur`).
+    Returns the local paths, sorted (for :func:`tracker_utils.collect.bill.read_cur`).
     """
     bucket, prefix = _split_s3(s3_uri)
     client = ctx.client("s3")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ParamError
+from tracker_utils.config import ParamError
 
 RUN_FLAGS = {
     # flag: (params key, help)
@@ -54,14 +54,15 @@ def _overrides(args) -> dict:
 
 
 def cmd_run(args) -> int:
-    from . import runner
+    from tracker_utils.run import runner
     outcomes = runner.run(args.params, _overrides(args), force=args.force, jobs=args.jobs)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
 def cmd_demo(args) -> int:
-    from . import demo, runner
-    from .config import load_params, resolve_path
+    from tracker_utils import demo
+    from tracker_utils.run import runner
+    from tracker_utils.config import load_params, resolve_path
     p = load_params(args.params or None, _overrides(args))
     root = resolve_path(p.data_root)
     spec = demo.DemoSpec(start=p.start, days=len(p.dates), regions=tuple(p.regions))
@@ -75,7 +76,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_build_demo(args) -> int:
-    from . import demo
+    from tracker_utils import demo
     spec = demo.DemoSpec(per_day=args.per_day or 3000, days=args.days, start=args.start)
     demo.build_demo(args.root, spec)
     print(args.root)
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--start", default="2026-11-02")
     sp.set_defaults(func=cmd_build_demo)
     try:
-        from .prices import add_price_commands
+        from tracker_utils.price.book import add_price_commands
         add_price_commands(sub)
     except ImportError:  # pragma: no cover
         pass

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from .config import RunConfig
-from .io import read_parquet
+from tracker_utils.config import RunConfig
+from tracker_utils.io import read_parquet
 
 
 def show_collect(summary: dict) -> None:
@@ -23,7 +23,7 @@ def show_price(cfg: RunConfig, summary: dict) -> None:
         display(HTML(f"<b style='color:#b00'>Unpriced models (priced at $0, totals are a lower bound): "
                      f"{', '.join(summary['unpriced_models'])}</b>"))
     if not pl.empty:
-        from .reconcile import dsum
+        from tracker_utils.reconcile.ledger import dsum
         g = pl.groupby(["base_model", "scope"]).agg(invocations=("invocations", "sum"),
                                                     input_tokens=("input_tokens", "sum"),
                                                     output_tokens=("output_tokens", "sum"),

@@ -18,38 +18,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import REPO, Params, ParamError, load_params, run_dir, resolve_path
-from .io import read_json, write_json
+from tracker_utils.config import REPO, Params, ParamError, load_params, run_dir, resolve_path
+from tracker_utils.io import read_json, write_json
 
-NOTEBOOKS = ["01_collect", "02_price", "03_reconcile", "04_report"]
-NOTEBOOK_DIR = REPO / "notebooks"
-KERNEL = "bedrock-tracker"
-PASSED = {"date", "region", "params_file", "output_dir", "interactive"}
-EXECUTION_TIMEOUT = 1800
-
-
-def ensure_kernel() -> str:
-    """A kernel named ``bedrock-tracker`` that runs this interpreter; registered under sys.prefix if missing."""
-    from jupyter_client.kernelspec import KernelSpecManager
-    ksm = KernelSpecManager()
-    specs = ksm.find_kernel_specs()
-    if KERNEL in specs:
-        argv = json.loads((Path(specs[KERNEL]) / "kernel.json").read_text()).get("argv", [])
-        if argv and Path(argv[0]).exists():
-            return KERNEL
-    from ipykernel.kernelspec import install
-    install(kernel_name=KERNEL, display_name="Bedrock Usage Tracker (Python)", prefix=sys.prefix)
-    return KERNEL
-
-
-def check_notebooks() -> None:
-    """Every notebook declares the parameters the runner passes (papermill only warns on unknown names)."""
-    import papermill as pm
-    for nb in NOTEBOOKS:
-        declared = set(pm.inspect_notebook(str(NOTEBOOK_DIR / f"{nb}.ipynb")))
-        missing = PASSED - declared
-        if missing:
-            raise ParamError(f"notebook {nb}.ipynb does not declare parameter(s) {sorted(missing)}")
+from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks,
+                                        ensure_kernel, execute, export_html)
 
 
 @dataclass
@@ -63,43 +36,6 @@ class Outcome:
     error: str = ""
     kernel_seconds: float = 0.0
     notebook_seconds: dict = field(default_factory=dict)
-
-
-def _kernel_start_failure(e: Exception) -> bool:
-    """A kernel that died while starting (e.g. a port taken between jupyter_client choosing it and the kernel
-    binding it, when kernels start side by side): nothing of the notebook ran, so running it again is safe."""
-    from nbclient.exceptions import DeadKernelError
-    text = str(e)
-    return isinstance(e, DeadKernelError) and "kernel_info" in text or "Kernel died before replying to kernel_info" in text \
-        or "Address already in use" in text or "Kernel didn't respond" in text
-
-
-def execute(src: str, dst: str, attempts: int = 3, **kw):
-    """papermill.execute_notebook, started again (up to ``attempts`` times) only when the kernel failed to start.
-    A failing cell is never retried: it raises PapermillExecutionError at once."""
-    import papermill as pm
-    for attempt in range(1, attempts + 1):
-        try:
-            return pm.execute_notebook(src, dst, **kw)
-        except pm.PapermillExecutionError:
-            raise
-        except Exception as e:  # noqa: BLE001 - only kernel start failures are retried
-            if attempt == attempts or not _kernel_start_failure(e):
-                raise
-            time.sleep(0.5 * attempt)
-
-
-def export_html(ipynb: Path, html: Path, hide_code: bool = True) -> Path:
-    import nbformat
-    from nbconvert import HTMLExporter
-    nb = nbformat.read(str(ipynb), as_version=4)
-    exp = HTMLExporter(exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code,
-                       extra_template_basedirs=[str(Path(__file__).parent / "nbtemplates")], template_name="offline")
-    body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": ipynb.stem}})
-    tmp = html.with_suffix(".html.tmp")
-    tmp.write_text(body)
-    os.replace(tmp, html)
-    return html
 
 
 def run_one(params_file: str, overrides: dict, date: str, region: str, force: bool = False,
@@ -193,8 +129,8 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
             o = _worker(a)
             outcomes.append(o)
             _log_outcome(log, i, len(pairs), o)
-    from . import rollup
-    roll = rollup.run_rollup(p, log=log)           # 05_rollup -> outputs/rollup.html + chargeback.csv/json; never raises
+    from tracker_utils.report import rollup
+    roll = run_rollup(p, log=log)           # 05_rollup -> outputs/rollup.html + chargeback.csv/json; never raises
     index = rollup.write_index(p, outcomes, roll)
     failed = [o for o in outcomes if o.status == "failed"]
     log(f"done in {time.perf_counter() - t0:.1f}s: {sum(o.status == 'complete' for o in outcomes)} complete, "
@@ -215,3 +151,31 @@ def _log_outcome(log, i, n, o: Outcome) -> None:
     if o.status == "failed":
         extra = f": {o.failed_notebook or 'setup'} failed: {o.error.splitlines()[0] if o.error else ''}"
     log(f"[{i}/{n}] {o.date} {o.region} {o.status}{extra}")
+
+
+def run_rollup(p: Params, log=print) -> dict:
+    """Execute ``notebooks/05_rollup.ipynb`` into ``outputs/rollup.ipynb`` and export ``rollup.html`` (code hidden).
+    Never raises: returns {"status": "complete" | "failed", "error", "seconds"}."""
+    import papermill as pm
+    import yaml
+    out = resolve_path(p.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    pf = out / "rollup_params.yaml"
+    pf.write_text(yaml.safe_dump(p.to_dict(), sort_keys=True))
+    res = {"status": "complete", "error": "", "seconds": 0.0}
+    try:
+        execute(str(NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(out / "rollup.ipynb"),
+                            parameters={"params_file": str(pf), "output_dir": str(out), "interactive": False},
+                            kernel_name=ensure_kernel(), cwd=str(NOTEBOOK_DIR), progress_bar=False,
+                            log_output=False, execution_timeout=EXECUTION_TIMEOUT)
+        export_html(out / "rollup.ipynb", out / "rollup.html", hide_code=True)
+    except Exception as e:  # noqa: BLE001 - a failed roll-up must not lose the date-region reports
+        ename = getattr(e, "ename", type(e).__name__)
+        evalue = getattr(e, "evalue", str(e))
+        res = {"status": "failed", "error": f"{ename}: {evalue}".strip()[:500]}
+        (out / "rollup.html").unlink(missing_ok=True)     # never leave a stale roll-up that looks current
+        log(f"roll-up FAILED: {res['error'].splitlines()[0] if res['error'] else ''} (see {out / 'rollup.ipynb'})")
+    res["seconds"] = round(time.perf_counter() - t0, 2)
+    write_json(out / "rollup.json", {**res, "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+    return res
