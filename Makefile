@@ -30,7 +30,13 @@ demo: install
 	$(VENV)/bin/bedrock-tracker demo --jobs 2
 
 test: install browser
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
+
+# the fast loop: the import contracts and every test that starts no kernel, subprocess or emulator
+check: install
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -m "not slow"
 
 bench: install
 	$(PY) benchmarks/collect.py

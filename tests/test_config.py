@@ -55,3 +55,47 @@ def test_cli_rejects_bad_params_before_any_work(tmp_path):
     assert r.returncode == 2
     assert "end 2026-11-01 is before start 2026-11-05" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_default_params_file_documents_every_key_of_the_schema():
+    """params/default.yaml is the reference: every Params field is set there with a comment explaining it."""
+    import dataclasses
+    import re
+    from tracker_utils.config import DEFAULT_PARAMS, Params
+    lines = DEFAULT_PARAMS.read_text().splitlines()
+    keyed = {m.group(1): line for line in lines if (m := re.match(r"^([a-z_]+):", line))}
+    fields = [f.name for f in dataclasses.fields(Params)]
+    missing = [k for k in fields if k not in keyed]
+    assert not missing, f"params/default.yaml lacks {missing}"
+    assert not [k for k in keyed if k not in fields], "params/default.yaml sets a key the schema does not know"
+    undocumented = [k for k, line in keyed.items() if "#" not in line]
+    assert not undocumented, f"keys without a comment in params/default.yaml: {undocumented}"
+
+
+def test_notebooks_resolve_their_parameters_through_config():
+    """Every notebook, the roll-up and the explorer included, resolves its parameters through config."""
+    import nbformat
+    from tracker_utils.config import REPO
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        src = "\n".join(c.source for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code")
+        assert "config.resolve" in src, f"{path.name} does not call config.resolve"
+
+
+def test_a_runner_snapshot_is_loaded_without_validating_again(tmp_path):
+    """The runner validates the params file once; kernels load the frozen snapshot as it is."""
+    from tracker_utils import config
+    p = config.load_params(None, {"regions": ["us-east-1"]})
+    snap = config.write_snapshot(p, tmp_path / f"params{config.SNAPSHOT_SUFFIX}")
+    before = config.VALIDATIONS
+    q = config.load_params(str(snap), {"output_dir": str(tmp_path)})
+    assert config.VALIDATIONS == before
+    assert q.regions == ["us-east-1"] and q.output_dir == str(tmp_path)
+    # anything else overridden is validated as usual
+    with pytest.raises(ParamError, match="unknown region"):
+        config.load_params(str(snap), {"regions": ["mars-1"]})
+    assert config.VALIDATIONS == before
+    # a file that only looks like a snapshot is validated as a params file
+    fake = tmp_path / f"fake{config.SNAPSHOT_SUFFIX}"
+    fake.write_text('{"snapshot": "no", "params": {"regoins": 1}}')
+    with pytest.raises(ParamError):
+        config.load_params(str(fake))

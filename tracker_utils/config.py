@@ -138,10 +138,51 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     return "" if value is None else str(value)
 
 
+SNAPSHOT_SUFFIX = ".snapshot.json"
+SNAPSHOT_MARK = "validated by tracker_utils.config"
+VALIDATIONS = 0                  # how many times this process validated a params file (the runner's note reports it)
+
+
+def write_snapshot(p: Params, path: str | Path) -> Path:
+    """The validated parameters of a run, frozen in a file the kernels load without validating again."""
+    from tracker_utils.io import write_json
+    path = Path(path)
+    if not path.name.endswith(SNAPSHOT_SUFFIX):
+        raise ValueError(f"a params snapshot is named *{SNAPSHOT_SUFFIX}, not {path.name}")
+    return write_json(path, {"snapshot": SNAPSHOT_MARK, "params": p.to_dict()})
+
+
+def _snapshot(path: Path, overrides: dict) -> tuple[Params | None, dict | None]:
+    """(the frozen Params, None), or (None, its values to validate with the overrides), or (None, None) when the
+    file is not one of ours (or from another version): then it is read and validated as any params file."""
+    import json
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict) or data.get("snapshot") != SNAPSHOT_MARK \
+            or not isinstance(data.get("params"), dict) or set(data["params"]) != FIELDS:
+        return None, None
+    p = Params(**data["params"])
+    extra = {k: v for k, v in overrides.items() if v is not None and getattr(p, k, object()) != v}
+    if set(extra) - {"output_dir"}:
+        return None, data["params"]
+    if "output_dir" in extra:
+        p = Params(**{**p.to_dict(), "output_dir": str(extra["output_dir"])})
+    return p, None
+
+
 def load_params(params_file: str | Path | None = None, overrides: dict | None = None) -> Params:
-    """Read a params YAML file (default ``params/default.yaml``), apply overrides, validate everything."""
+    """Read a params YAML file (default ``params/default.yaml``), apply overrides, validate everything.
+    A snapshot written by :func:`write_snapshot` is loaded as it is: it was validated when it was written."""
     raw: dict = {}
     path = Path(params_file) if params_file else DEFAULT_PARAMS
+    if path.name.endswith(SNAPSHOT_SUFFIX) and path.exists():
+        p, frozen = _snapshot(path, dict(overrides or {}))
+        if p is not None:
+            return p
+        if frozen is not None:
+            return _validated(dict(frozen), overrides, path)
     if not path.is_absolute() and not path.exists():
         path = REPO / path
     if params_file or path.exists():
@@ -153,6 +194,11 @@ def load_params(params_file: str | Path | None = None, overrides: dict | None = 
             raise ParamError(f"params file {path}: not valid YAML ({e})") from None
         if not isinstance(raw, dict):
             raise ParamError(f"params file {path}: expected a mapping of key: value")
+    return _validated(raw, overrides, path)
+
+
+def _validated(raw: dict, overrides: dict | None, path: Path) -> Params:
+    global VALIDATIONS
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     unknown = sorted(set(raw) - FIELDS)
     if unknown:
@@ -166,6 +212,7 @@ def load_params(params_file: str | Path | None = None, overrides: dict | None = 
     values = {k: _coerce(k, v, getattr(base, k)) for k, v in raw.items()}
     p = Params(**{**base.to_dict(), **values})
     validate(p)
+    VALIDATIONS += 1
     return p
 
 
@@ -273,3 +320,11 @@ def resolve(date: str, region: str, params_file: str = "", output_dir: str = "",
     (rd / "data").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MPLBACKEND", "agg")
     return RunConfig(params=p, date=date, region=region, run_dir=rd, interactive=bool(interactive))
+
+
+def resolve_run(params_file: str = "", output_dir: str = "") -> Params:
+    """The helper the whole-run notebooks (``05_rollup``, ``explore``) call after their parameters cell: the run's
+    validated parameters (a runner's snapshot is loaded as it is), with ``output_dir`` applied."""
+    p = load_params(params_file or None, {"output_dir": output_dir} if output_dir else {})
+    os.environ.setdefault("MPLBACKEND", "agg")
+    return p

@@ -41,4 +41,4 @@ class RUN:
     """Written by the runner."""
     SUMMARY = "summary.json"                      # its presence means the date and region is complete
     RUN = "run.json"
-    PARAMS = "params.yaml"                        # the validated params snapshot the kernels load
+    PARAMS = "params.snapshot.json"               # in data/: the validated params, frozen, that the kernels load

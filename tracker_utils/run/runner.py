@@ -8,21 +8,19 @@ exactly what is missing.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import logging
 import multiprocessing
-import os
-import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from tracker_utils.config import REPO, Params, ParamError, load_params, run_dir, resolve_path
+from tracker_utils.config import SNAPSHOT_SUFFIX, Params, load_params, resolve_path, run_dir, write_snapshot
 from tracker_utils.io import read_json, write_json
-
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks,
                                         ensure_kernel, execute, export_html)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,10 +36,10 @@ class Outcome:
     notebook_seconds: dict = field(default_factory=dict)
 
 
-def run_one(params_file: str, overrides: dict, date: str, region: str, force: bool = False,
-            log=print) -> Outcome:
+def run_one(params: str | Params, overrides: dict, date: str, region: str, force: bool = False) -> Outcome:
+    """One date-region chain. ``params`` is a validated Params (from :func:`run`) or a params file to validate."""
     import papermill as pm
-    p = load_params(params_file or None, overrides)
+    p = params if isinstance(params, Params) else load_params(params or None, overrides)
     rd = run_dir(p.output_dir, date, region)
     if (rd / "summary.json").exists() and not force:
         return Outcome(date, region, "skipped")
@@ -51,11 +49,8 @@ def run_one(params_file: str, overrides: dict, date: str, region: str, force: bo
     kernel = ensure_kernel()
     out = Outcome(date, region, "complete")
     t0 = time.perf_counter()
-    # a params file for the kernels: the same validated values the runner resolved
-    pf = rd / "data" / "params.yaml"
-    pf.parent.mkdir(parents=True, exist_ok=True)
-    import yaml
-    pf.write_text(yaml.safe_dump(p.to_dict(), sort_keys=True))
+    # the kernels load the values the runner validated, frozen: no kernel validates the params file again
+    pf = write_snapshot(p, rd / "data" / f"params{SNAPSHOT_SUFFIX}")
     for nb in NOTEBOOKS:
         t1 = time.perf_counter()
         target = rd / f"{nb}.ipynb"
@@ -104,8 +99,9 @@ def _worker(args):
 
 
 def run(params_file: str = "", overrides: dict | None = None, force: bool = False, jobs: int = 1,
-        log=print) -> list[Outcome]:
+        log=None) -> list[Outcome]:
     """Validate everything up front, run every date and region, write the index. Returns the outcomes."""
+    log = log or logger.info
     overrides = dict(overrides or {})
     p = load_params(params_file or None, overrides)     # raises ParamError before any work
     check_notebooks()
@@ -114,7 +110,7 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
     log(f"bedrock-tracker: {len(pairs)} report(s): {p.start}..{p.end} x {', '.join(p.regions)} (source {p.source}, jobs {jobs})")
     outcomes: list[Outcome] = []
     t0 = time.perf_counter()
-    args = [(params_file, overrides, d, r, force) for d, r in pairs]
+    args = [(p, {}, d, r, force) for d, r in pairs]     # validated once, here
     if jobs > 1:
         # spawn, not fork: the parent may hold threads (an emulator in tests, boto3 pools), and a forked child
         # that inherits a half-held lock can die before its kernel starts
@@ -153,16 +149,14 @@ def _log_outcome(log, i, n, o: Outcome) -> None:
     log(f"[{i}/{n}] {o.date} {o.region} {o.status}{extra}")
 
 
-def run_rollup(p: Params, log=print) -> dict:
+def run_rollup(p: Params, log=None) -> dict:
     """Execute ``notebooks/05_rollup.ipynb`` into ``outputs/rollup.ipynb`` and export ``rollup.html`` (code hidden).
     Never raises: returns {"status": "complete" | "failed", "error", "seconds"}."""
-    import papermill as pm
-    import yaml
     out = resolve_path(p.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    pf = out / "rollup_params.yaml"
-    pf.write_text(yaml.safe_dump(p.to_dict(), sort_keys=True))
+    pf = write_snapshot(p, out / f"rollup_params{SNAPSHOT_SUFFIX}")
+    log = log or logger.warning
     res = {"status": "complete", "error": "", "seconds": 0.0}
     try:
         execute(str(NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(out / "rollup.ipynb"),
