@@ -17,12 +17,11 @@ import pytest
 
 from tracker_utils.price import book as P
 from tracker_utils.price.book import PriceBook, Resolved
+from tracker_utils.run import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params"
-LITELLM = Path("/work/shared/reference/litellm-bedrock-prices-2026-07-24.json")
-if not LITELLM.exists():  # CI runs in a clone with shared/ beside it
-    LITELLM = ROOT.parent / "shared" / "reference" / "litellm-bedrock-prices-2026-07-24.json"
+LITELLM = ROOT / "docs" / "reference" / "litellm-bedrock-prices-2026-07-24.json"   # a public table, kept in the repo
 
 SONNET45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 HAIKU3 = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -527,7 +526,7 @@ def test_names(book):
 # ----------------------------------------------------------------------------- CLI
 def _run_cli(argv, capsys):
     ap = argparse.ArgumentParser(prog="bedrock-tracker")
-    P.add_price_commands(ap.add_subparsers(dest="command", required=True))
+    cli.add_price_commands(ap.add_subparsers(dest="command", required=True))
     args = ap.parse_args(argv)
     rc = args.func(args)
     return rc, capsys.readouterr().out
@@ -564,7 +563,7 @@ def test_cli_unknown_model_and_region_exit_2(capsys):
 
 
 def test_cli_python_m_subprocess():
-    r = subprocess.run([sys.executable, "-m", "tracker_utils.price.book", "price", "--region", "us-east-1", "--model",
+    r = subprocess.run([sys.executable, "-m", "tracker_utils", "price", "--region", "us-east-1", "--model",
                         "us.anthropic.claude-3-7-sonnet-20250219-v1:0", "--input-tokens", "506",
                         "--output-tokens", "4576", "--json"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
@@ -758,7 +757,7 @@ def test_refresh_dry_run_and_replace(tmp_path):
 
 def test_prices_refresh_is_registered():
     ap = argparse.ArgumentParser()
-    P.add_price_commands(ap.add_subparsers(dest="command", required=True))
+    cli.add_price_commands(ap.add_subparsers(dest="command", required=True))
     a = ap.parse_args(["prices", "refresh", "--dry-run", "--endpoint-url", "http://localhost:1", "--params-dir", "x"])
     assert a.dry_run and a.endpoint_url == "http://localhost:1" and callable(a.func)
 

@@ -317,7 +317,7 @@ def redacted_run(small_demo, tmp_path_factory):
     o = runner.run_one(str(pf), {}, spec.start, "us-east-1", force=True)
     assert o.status == "complete", o.error
     p = load_params(str(pf))
-    assert rollup.run_rollup(p)["status"] == "complete"
+    assert runner.run_rollup(p)["status"] == "complete"
     rollup.write_index(p, [o])
     return out, spec.start
 

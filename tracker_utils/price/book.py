@@ -20,10 +20,7 @@ Rules the code enforces:
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import json
-import sys
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -393,88 +390,3 @@ def read_profiles(path: Path) -> dict:
     if not isinstance(profiles, dict):
         raise PriceBookError(f"{path}: 'profiles' must be a mapping of ARN -> entry")
     return {str(k): dict(v or {}) for k, v in profiles.items()}
-
-
-# ---------------------------------------------------------------------- CLI
-def add_price_commands(subparsers) -> None:
-    """Register `price` and `prices refresh` on an argparse subparsers object."""
-    p = subparsers.add_parser("price", help="price a number of tokens of one model in one region",
-                              description="Price tokens with the price book (USD, exact decimals).")
-    p.add_argument("--region", required=True, help="source region, e.g. us-east-1")
-    p.add_argument("--model", required=True,
-                   help="model id as logged: bare id, us./eu./apac./global. profile, or an ARN")
-    p.add_argument("--input-tokens", type=int, default=0)
-    p.add_argument("--output-tokens", type=int, default=0)
-    p.add_argument("--cache-read-tokens", type=int, default=0)
-    p.add_argument("--cache-write-tokens", type=int, default=0, help="cache writes at the 5-minute TTL")
-    p.add_argument("--cache-write-1h-tokens", type=int, default=0, help="cache writes at the 1-hour TTL")
-    p.add_argument("--tier", default="standard", choices=TIERS)
-    p.add_argument("--date", default=None, help="price in effect on this date (YYYY-MM-DD); default today (UTC)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--params-dir", default=None, help="directory with prices.csv/models.csv (default: <repo>/params)")
-    p.set_defaults(func=price_command)
-
-    ps = subparsers.add_parser("prices", help="maintain the price book")
-    sub = ps.add_subparsers(dest="prices_command", required=True)
-    r = sub.add_parser("refresh", help="refresh params/prices.csv from the AWS Price List API",
-                       description="Fetch AmazonBedrock, AmazonBedrockFoundationModels and AmazonBedrockService "
-                                   "products, map them to the book's keys and write prices.csv with a diff.")
-    r.add_argument("--params-dir", default=None)
-    r.add_argument("--dry-run", action="store_true", help="print the diff, do not write")
-    r.add_argument("--endpoint-url", default=None, help="Price List API endpoint (tests, proxies)")
-    r.add_argument("--region", action="append", dest="regions", default=None,
-                   help="only products of this region code (repeatable)")
-    r.add_argument("--effective-from", default=None, help="effective_from of new/changed rows (default today)")
-    r.add_argument("--replace", action="store_true",
-                   help="drop rows the Price List does not have (default: keep them and list them)")
-    r.set_defaults(func=_refresh_command)
-
-
-def _refresh_command(args) -> int:
-    from tracker_utils.price.refresh import refresh_command
-
-    return refresh_command(args)
-
-
-def price_command(args, out=None) -> int:
-    out = out or sys.stdout
-    book = PriceBook.load(args.params_dir)
-    q = book.quote(args.model, args.region, input_tokens=args.input_tokens, output_tokens=args.output_tokens,
-                   cache_read_tokens=args.cache_read_tokens, cache_write_tokens=args.cache_write_tokens,
-                   cache_write_1h_tokens=args.cache_write_1h_tokens, tier=args.tier, on=args.date)
-    if args.json:
-        print(json.dumps(q), file=out)
-    else:
-        base = q["base_model"]
-        shown = f"{base} ({book.display_name(base)})" if base else "not in the price book"
-        print(f"model   {q['model']} -> {shown}", file=out)
-        print(f"region  {q['region']}  scope {q['scope']}  kind {q['kind']}  tier {q['tier']}  date {q['date']}",
-              file=out)
-        print(f"{'unit':<16}{'tokens':>12}{'usd_per_1k':>14}{'cost_usd':>16}", file=out)
-        for ln in q["lines"]:
-            print(f"{ln['unit']:<16}{ln['tokens']:>12}{ln['usd_per_1k']:>14}"
-                  f"{fmt_usd(Decimal(ln['cost_usd'])):>16}", file=out)
-        print(f"{'total':<42}{q['total_usd']:>16}", file=out)
-        for unit in q["unpriced"]:
-            print(f"UNPRICED: {unit} of {q['model']} in {q['region']} (scope {q['scope']}, tier {q['tier']}) "
-                  f"has no price in the book on {q['date']}", file=out)
-    if not q["known"] and not args.json:
-        why = ("the model is not in the price book" if not q["base_model"]
-               else f"the book has no price for it in {q['region']}")
-        print(f"UNPRICED: {q['model']} in {q['region']}: {why} (kind {q['kind']})", file=out)
-    if q["unpriced"] or not q["known"]:
-        if not args.json and q["unpriced"]:
-            print("unpriced: the total above leaves these tokens out", file=out)
-        return 2
-    return 0
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tracker_utils.price.book")
-    add_price_commands(ap.add_subparsers(dest="command", required=True))
-    a = ap.parse_args(argv)
-    return a.func(a)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
