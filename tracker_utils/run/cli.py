@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from tracker_utils import money
@@ -160,8 +161,24 @@ def price_command(args, out=None) -> int:
     return 0
 
 
+def configure_logging(level: int = logging.INFO) -> None:
+    """The ``tracker_utils`` logger prints plain lines on stdout, as the runner's progress always looked; other
+    libraries' loggers (papermill, botocore) are left as they are."""
+    log = logging.getLogger("tracker_utils")
+    log.setLevel(level)
+    if not any(getattr(h, "_bedrock_tracker", False) for h in log.handlers):
+        h = logging.StreamHandler(sys.stdout)
+        h.setFormatter(logging.Formatter("%(message)s"))
+        h._bedrock_tracker = True
+        log.addHandler(h)
+    log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bedrock-tracker", description=__doc__)
+    loud = ap.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="store_true", help="also say what each step does (debug log)")
+    loud.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sp = sub.add_parser("run", help="run collect, price, reconcile and report for every date and region")
     _add_run_args(sp)
@@ -178,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     sp.set_defaults(func=cmd_build_demo)
     add_price_commands(sub)
     args = ap.parse_args(argv)
+    configure_logging(logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO)
     try:
         return int(args.func(args) or 0)
     except ParamError as e:
