@@ -87,14 +87,17 @@ def pct(part, whole, digits: int = 1) -> str:
     return f"{(part / whole * 100).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)}%"
 
 
-def allocate(parts: Mapping, q: Decimal = Q6) -> dict:
-    """Round each exact part to ``q`` so that the rounded parts add up exactly to the rounded exact total
+def allocate(parts: Mapping, q: Decimal = Q6, total=None) -> dict:
+    """Round each exact part to ``q`` so that the rounded parts add up exactly to the rounded total (the exact sum
+    of the parts, or ``total`` when given: the amount the parts split, e.g. a bill)
     (largest remainder: each part is floored, and the units left over go to the parts with the largest
     remainders, ties in key order)."""
     exact = {k: dec(v) for k, v in parts.items()}
-    target = quantize(sum(exact.values(), ZERO), q)
+    target = quantize(sum(exact.values(), ZERO) if total is None else total, q)
     floors = {k: (v / q).to_integral_value(rounding=ROUND_FLOOR) * q for k, v in exact.items()}
     left = int((target - sum(floors.values(), ZERO)) / q)          # 0 <= left <= len(parts)
+    if not 0 <= left <= len(exact):
+        raise ValueError(f"cannot split {target} over parts that add up to {sum(exact.values(), ZERO)}")
     keys = list(exact)
     order = sorted(keys, key=lambda k: (-(exact[k] - floors[k]), keys.index(k)))
     out = dict(floors)

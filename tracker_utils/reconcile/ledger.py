@@ -14,50 +14,21 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from decimal import Decimal, ROUND_HALF_EVEN
+from decimal import Decimal
 
 import pandas as pd
 
+from tracker_utils import gaps
 from tracker_utils.config import RunConfig
 from tracker_utils.io import read_json, read_parquet, write_json, write_parquet
+from tracker_utils.money import allocate, dec, dsum, money, usd
+from tracker_utils.schema import COUNTS, TOKENS
 
-TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
-COUNTS = ["invocations", *TOKENS]
 UNIT_TOKEN = {"input": "input_tokens", "output": "output_tokens", "cache_read": "cache_read_tokens",
               "cache_write_5m": "cache_write_tokens", "cache_write_1h": "cache_write_tokens"}
 UNIT_COST = {"input": "cost_input", "output": "cost_output", "cache_read": "cost_cache_read",
              "cache_write_5m": "cost_cache_write", "cache_write_1h": "cost_cache_write"}
-USAGE_KINDS = ("late_delivery", "logging_outage", "failed_calls")
-KIND_ORDER = ["late_delivery", "logging_outage", "failed_calls", "day_edge", "unpriced_model", "price_mismatch",
-              "unlogged_endpoint", "scope", "rounding", "unexplained"]
-KIND_TEXT = {
-    "late_delivery": "late log delivery", "logging_outage": "a logging outage", "failed_calls": "failed or throttled calls",
-    "day_edge": "records filed under the next day's folder", "unpriced_model": "a model the price book does not know",
-    "price_mismatch": "a price the book has wrong", "unlogged_endpoint": "usage that is never logged (batch, bedrock-mantle)",
-    "scope": "bill lines the bill query missed", "rounding": "bill rounding within the cost tolerance",
-    "unexplained": "unexplained",
-}
-Q6 = Decimal("0.000001")
-
-
-def dsum(values) -> Decimal:
-    total = Decimal(0)
-    for v in values:
-        if v not in (None, ""):
-            total += Decimal(str(v))
-    return total
-
-
-def money(d: Decimal) -> str:
-    return str(Decimal(d).quantize(Q6, rounding=ROUND_HALF_EVEN))
-
-
-def usd(d: Decimal) -> str:
-    """Headline dollars: cents from $0.10 up; smaller sums keep enough digits not to read as zero."""
-    d = Decimal(d)
-    sign, a = ("-" if d < 0 else ""), abs(d)
-    q = Decimal("0.01") if a >= Decimal("0.1") or a == 0 else Decimal("0.0001") if a >= Decimal("0.01") else Q6
-    return f"{sign}${a.quantize(q, rounding=ROUND_HALF_EVEN):,}"
+KIND_ORDER, KIND_TEXT, USAGE_KINDS = gaps.ORDER, gaps.TEXT, gaps.USAGE_KINDS
 
 
 def bill_scope_of(scope: str) -> str:
@@ -86,8 +57,8 @@ class Gap:
     def to_dict(self, explanation: str) -> dict:
         d = {"kind": self.kind, **{k: self.sizes[k] for k in COUNTS}, "cost_usd": money(self.sizes["cost"]),
              "hours": sorted(self.hours), "explanation": explanation,
-             "usage_gap": self.kind in USAGE_KINDS or (self.kind == "unexplained" and any(self.sizes[k] for k in COUNTS)),
-             "in_logs": self.kind == "day_edge"}
+             "usage_gap": gaps.kind(self.kind).usage_gap or (self.kind == "unexplained" and any(self.sizes[k] for k in COUNTS)),
+             "in_logs": gaps.kind(self.kind).in_logs}
         if self.kind == "unexplained":
             d["within_tolerance"] = self.within_tolerance
         return d
@@ -215,7 +186,7 @@ def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.D
             gap(r.base_model, "day_edge").add({c: getattr(r, c) for c in COUNTS}, r.cost, pd.Timestamp(r.hour).hour)
 
     # --- the bill vs CloudWatch priced, per model, unit, scope and tier -----------------------------------------
-    tol_pct, tol_abs = Decimal(str(tol_cost_pct)), Decimal(str(tol_cost_abs))
+    tol_pct, tol_abs = dec(tol_cost_pct), dec(tol_cost_abs)
     cw_by = {}
     if not price_cw.empty:
         for (base, bscope), f in price_cw.assign(bscope=price_cw["scope"].map(bill_scope_of)).groupby(["base_model", "bscope"]):
@@ -228,7 +199,7 @@ def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.D
     billed_keys = set()
     unpriced_candidates = sorted(set(unpriced))
     for r in bill.itertuples(index=False):
-        cost = Decimal(str(r.cost_usd))
+        cost = dec(r.cost_usd)
         tokens = int(r.tokens)
         base = r.base_model
         tcol = UNIT_TOKEN.get(r.unit)
@@ -357,7 +328,7 @@ def summarise(models: dict, display: dict, tol_tokens_pct: float = 0.5, tol_cost
             if g is None:
                 continue
             if kind == "unexplained":
-                limit = max(Decimal(str(tol_cost_abs)), abs(m["billed"]) * Decimal(str(tol_cost_pct)) / 100)
+                limit = max(dec(tol_cost_abs), abs(m["billed"]) * dec(tol_cost_pct) / 100)
                 g.within_tolerance = abs(g.sizes["cost"]) <= limit and all(
                     abs(g.sizes[k]) * 100 <= tol_tokens_pct * max(m["cloudwatch"][k], 1) for k in COUNTS)
             gaps.append(g.to_dict(explain(kind, g, display.get(base, base))))
@@ -464,26 +435,28 @@ UNLOGGED_APP = "(unlogged usage: batch, bedrock-mantle)"
 NO_LOGS_APP = "(billed, no invocation logs)"
 
 
-def apps_table(price_logs: pd.DataFrame, models: list[dict]) -> list[dict]:
+def apps_table(price_logs: pd.DataFrame, models: dict) -> list[dict]:
     """Per application from the logs, plus its share of the bill.
 
-    Each model's billed cost, less what was billed for usage that is never logged (batch jobs, bedrock-mantle), is
-    split over the applications in proportion to their logs cost for that model (by tokens where the model is
-    unpriced). Never-logged usage and bills for models with no logs at all are rows of their own, so the shares add
-    up to the bill.
+    ``models`` is the exact per-model ledger (from :func:`reconcile`). Each model's billed cost, less what was billed
+    for usage that is never logged (batch jobs, bedrock-mantle), is split over the applications in proportion to
+    their logs cost for that model (by tokens where the model is unpriced). Never-logged usage and bills for models
+    with no logs at all are rows of their own. Shares are exact until the output, then rounded with the largest
+    remainder, so that they add up exactly to the rounded bill.
     """
     unlogged_total, no_logs_total = Decimal(0), Decimal(0)
     split: dict[str, tuple[str, Decimal, Decimal]] = {}     # model -> (how, attributable, logs basis)
-    for m in models:
-        unlogged = dsum(g["cost_usd"] for g in m["gaps"] if g["kind"] == "unlogged_endpoint")
-        attributable = Decimal(m["billed"]["cost_usd"]) - unlogged
+    for base, m in models.items():
+        g = m["gaps"].get("unlogged_endpoint")
+        unlogged = g.sizes["cost"] if g is not None else Decimal(0)
+        attributable = m["billed"] - unlogged
         unlogged_total += unlogged
-        lc = Decimal(m["logs"]["cost_usd"])
+        lc = m["logs"]["cost"]
         tokens = sum(m["logs"][t] for t in TOKENS)
         if lc:
-            split[m["model"]] = ("cost", attributable, lc)
+            split[base] = ("cost", attributable, lc)
         elif tokens:
-            split[m["model"]] = ("tokens", attributable, Decimal(tokens))
+            split[base] = ("tokens", attributable, Decimal(tokens))
         else:
             no_logs_total += attributable
     out = []
@@ -498,11 +471,16 @@ def apps_table(price_logs: pd.DataFrame, models: list[dict]) -> list[dict]:
                     billed += attributable * sum(int(fm[t].sum()) for t in TOKENS) / basis
             out.append({"app": app, "team": team, "cost_centre": cc, "invocations": int(f["invocations"].sum()),
                         **{t: int(f[t].sum()) for t in TOKENS}, "cost_usd": money(dsum(f["cost_usd"])),
-                        "billed_share_usd": money(billed)})
+                        "billed_share_usd": billed})
     for name, amount in ((UNLOGGED_APP, unlogged_total), (NO_LOGS_APP, no_logs_total)):
         if amount:
             out.append({"app": name, "team": "", "cost_centre": "", "invocations": 0, **{t: 0 for t in TOKENS},
-                        "cost_usd": money(Decimal(0)), "billed_share_usd": money(amount)})
+                        "cost_usd": money(Decimal(0)), "billed_share_usd": amount})
+    total = sum((m["billed"] for m in models.values()), Decimal(0))
+    if out:
+        shares = allocate({i: a["billed_share_usd"] for i, a in enumerate(out)}, total=total)
+        for i, a in enumerate(out):
+            a["billed_share_usd"] = str(shares[i])
     return sorted(out, key=lambda a: a["app"])
 
 
@@ -544,9 +522,10 @@ def run(cfg: RunConfig) -> dict:
         p.tolerance_tokens_pct, p.tolerance_cost_pct, p.tolerance_cost_abs, display)
     models = summarise(models_raw, display, p.tolerance_tokens_pct, p.tolerance_cost_pct, p.tolerance_cost_abs)
     gaps = roll_up_gaps(models)
-    billed = dsum(m["billed"]["cost_usd"] for m in models)
-    logs_cost = dsum(m["logs"]["cost_usd"] for m in models)
-    cw_cost = dsum(m["cloudwatch"]["cost_usd"] for m in models)
+    # totals are exact sums of the exact per-model amounts, rounded once when written
+    billed = sum((m["billed"] for m in models_raw.values()), Decimal(0))
+    logs_cost = sum((m["logs"]["cost"] for m in models_raw.values()), Decimal(0))
+    cw_cost = sum((m["cloudwatch"]["cost"] for m in models_raw.values()), Decimal(0))
     logs_inv = sum(m["logs"]["invocations"] for m in models)
     cw_inv = sum(m["cloudwatch"]["invocations"] for m in models)
     bill_present = not collect["bill"].get("missing") and collect["bill"].get("source") != "none"
@@ -558,10 +537,10 @@ def run(cfg: RunConfig) -> dict:
     summary = {
         "date": cfg.date, "region": cfg.region,
         "verdict": verdict(billed, logs_cost, gaps, logs_inv, cw_inv, bill_present, price["unpriced_models"],
-                           dsum(m["logs"]["cost_usd"] for m in models if m["billed"]["lines"]),
+                           sum((m["logs"]["cost"] for m in models_raw.values() if m["bill_lines"]), Decimal(0)),
                            collect["data_quality"].get("arrived_since_previous_collection")),
         "models": models,
-        "apps": apps_table(price_logs, models),
+        "apps": apps_table(price_logs, models_raw),
         "totals": {"billed_cost_usd": money(billed), "logs_cost_usd": money(logs_cost),
                    "cloudwatch_cost_usd": money(cw_cost), "logs_invocations": logs_inv, "cloudwatch_invocations": cw_inv,
                    "explained_pct": str((logs_cost / billed * 100).quantize(Decimal("0.1"))) if billed else None,
