@@ -38,6 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tracker_utils.price.book import PriceBook
+from tracker_utils.schema import TOKENS
 
 CANARY = "CANARY-PROMPT-7f3a9c"          # planted in every prompt and response; must never reach outputs/
 UNKNOWN_MODEL = "anthropic.claude-opus-5-5-20261101-v1:0"
@@ -64,7 +65,7 @@ FP_UNIT = {"input": "input-tokens", "output": "output-tokens", "cache_read": "ca
            "cache_write_5m": "cache-write-input-token-count"}
 MP_UNIT = {"input": "InputTokenCount", "output": "OutputTokenCount", "cache_read": "CacheReadInputTokenCount",
            "cache_write_5m": "CacheWriteInputTokenCount"}
-TOKEN_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+TOKEN_KEYS = tuple(TOKENS)
 UNIT_OF = {"input_tokens": "input", "output_tokens": "output", "cache_read_tokens": "cache_read",
            "cache_write_tokens": "cache_write_5m"}
 SERVED_BY = {"us": ["us-east-1", "us-east-2", "us-west-2"], "apac": ["ap-northeast-2", "ap-northeast-1", "ap-southeast-1"],

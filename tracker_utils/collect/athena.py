@@ -29,6 +29,7 @@ import orjson
 import pandas as pd
 
 from tracker_utils.collect import logs as logsrc
+from tracker_utils.schema import TOKENS
 from tracker_utils.collect.aws import AwsAccessError, AwsContext, aws_errors, explain
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -44,7 +45,7 @@ RESULT_COLUMNS = ["is_total", "fate", "hour_s", "operation", "model_id", "princi
                   "cache_read_tokens", "cache_write_tokens", "delivered_ms", "files"]
 FATES = ("used", "late", "malformed", "duplicate", "outside_day")
 LITERALS = ("{day_start_s}", "{day_end_s}", "{as_of_ms}")
-TOKEN_COLUMNS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
+TOKEN_COLUMNS = TOKENS
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 PREFIX = re.compile(r"[A-Za-z0-9!_.*()/\-]*")

@@ -43,6 +43,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import orjson
 
+from tracker_utils.schema import TOKENS
+
 try:  # ISA-L inflate is 2-3x faster than zlib; same stream format
     from isal import isal_zlib as _zlib
 except ImportError:  # pragma: no cover
@@ -57,7 +59,7 @@ FILE_TS = re.compile(r"(\d{8}T\d{6})(\d{0,3})Z_")
 COLUMNS = ["request_id", "timestamp", "operation", "model_id", "principal", "region", "inference_region",
            "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "error_code", "latency",
            "request_metadata", "file", "line", "delivered_at"]
-INT_COLUMNS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "line"]
+INT_COLUMNS = [*TOKENS, "line"]
 QUARANTINE_COLUMNS = ["kind", "file", "line", "request_id", "reason"]
 # string columns with few distinct values: dictionary-encoded from the parser to the parquet file
 DICT_COLUMNS = ["operation", "model_id", "principal", "region", "inference_region", "error_code", "latency",
@@ -554,7 +556,7 @@ def _pack(rows: list) -> dict:
         values = list(dict.fromkeys(col))
         index = {v: i for i, v in enumerate(values)}
         batch[name] = (np.fromiter(map(index.__getitem__, col), dtype=np.int32, count=n), values)
-    for name, col in zip(("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "line"), cols[10:]):
+    for name, col in zip(INT_COLUMNS, cols[10:]):
         batch[name] = np.array(col, dtype=np.int64)
     return batch
 
@@ -788,7 +790,7 @@ def _table(b: dict, key: str, delivered_ns: int, schema):
     for c in DICT_COLUMNS:
         codes, values = b[c]
         arrays[c] = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(values, pa.string()))
-    for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+    for c in TOKENS:
         arrays[c] = pa.array(b[c])
     return pa.Table.from_arrays([arrays[c] for c in COLUMNS], schema=schema)
 

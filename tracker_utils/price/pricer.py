@@ -14,10 +14,10 @@ import pandas as pd
 
 from tracker_utils.apps import Attribution, principal_parts
 from tracker_utils.config import RunConfig, resolve_path
+from tracker_utils.schema import TOKENS
 from tracker_utils.io import read_parquet, write_json, write_parquet
 from tracker_utils.price.book import PriceBook
 
-TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 UNITS = {"input_tokens": "input", "output_tokens": "output", "cache_read_tokens": "cache_read",
          "cache_write_tokens": "cache_write_5m"}
 COST_COLS = {"input_tokens": "cost_input", "output_tokens": "cost_output", "cache_read_tokens": "cost_cache_read",
