@@ -23,7 +23,9 @@ from tracker_utils.report import daily as report
 
 from tracker_utils.report import rollup
 from tracker_utils.config import load_params
-from tracker_utils.reconcile.ledger import usd
+from tracker_utils import gaps, money
+from tracker_utils.money import usd
+from tracker_utils.report import redact
 
 from .conftest import write_params
 
@@ -62,15 +64,15 @@ def test_every_report_has_every_section_with_real_numbers(demo_run):
                       "Month to date", "Month-end forecast", "Cost by application", "Cost by model", "Hour by hour",
                       "Reconciliation", "Top principals", "Team", "Cost centre", "Cost anomalies"):
             assert words in html, (key, words)
-        assert report.cents(s["totals"]["billed_cost_usd"]) in html
-        assert report.cents(s["totals"]["logs_cost_usd"]) in html
+        assert money.cents(s["totals"]["billed_cost_usd"]) in html
+        assert money.cents(s["totals"]["logs_cost_usd"]) in html
         for a in s["apps"]:              # every application with its team, cost centre and share of the bill
             assert f"<td>{a['app']}</td>" in html
             assert usd(Decimal(a["billed_share_usd"])) in html
             if a["team"]:
                 assert f"<td>{a['team']}</td>" in html and f"<td>{a['cost_centre']}</td>" in html
         for g in s["gaps"]:               # every cause is named
-            assert report.KIND_TEXT[g["kind"]].capitalize() in html, (key, g["kind"])
+            assert gaps.TEXT[g["kind"]].capitalize() in html, (key, g["kind"])
         # four charts: applications, models, hours, reconciliation; each titled (alt text) and labelled
         imgs = IMG.findall(page.read_text())
         assert len(imgs) >= 4, key
@@ -131,16 +133,16 @@ def test_headline_figures_are_exact(demo_run):
     assert f["mtd"] == sum(billed) and f["mtd_days"] == 3
     assert f["forecast"] == sum(billed) / 3 * 30                 # the average reported day, for all 30 days
     html = report.headline(d)
-    assert report.cents(f["change"], sign=True) in html and report.cents(f["forecast"]) in html
+    assert money.cents(f["change"], sign=True) in html and money.cents(f["forecast"]) in html
 
 
 def test_cents_and_pct():
-    assert report.cents(Decimal("1234.5678")) == "$1,234.57"
-    assert report.cents("0.004") == "<$0.01"
-    assert report.cents(Decimal("-1.5"), sign=True) == "-$1.50"
-    assert report.cents(Decimal("2"), sign=True) == "+$2.00"
-    assert report.cents(0) == "$0.00"
-    assert report.pct(1, 3) == "33.3%" and report.pct(1, 0) == "n/a"
+    assert money.cents(Decimal("1234.5678")) == "$1,234.57"
+    assert money.cents("0.004") == "<$0.01"
+    assert money.cents(Decimal("-1.5"), sign=True) == "-$1.50"
+    assert money.cents(Decimal("2"), sign=True) == "+$2.00"
+    assert money.cents(0) == "$0.00"
+    assert money.pct(1, 3) == "33.3%" and money.pct(1, 0) == "n/a"
 
 
 # --- the roll-up, the chargeback files and the index ------------------------------------------------------------
@@ -152,7 +154,7 @@ def test_rollup_report_and_chargeback_files(demo_run):
     assert_shareable(html, "rollup.html")
     summaries = [json.loads((out / k / "summary.json").read_text()) for k in truth["runs"]]
     billed = sum((Decimal(s["totals"]["billed_cost_usd"]) for s in summaries), Decimal(0))
-    assert report.cents(billed) in html
+    assert money.cents(billed) in html
     for words in ("Chargeback by application", "Daily trends", "Reconciliation for the run", "Top principals",
                   "Cost anomalies", "nothing is unexplained in any report", "Every date and region"):
         assert words in html, words
@@ -195,7 +197,7 @@ def test_index_links_every_report_and_the_rollup(demo_run):
         s = json.loads((out / key / "summary.json").read_text())
         row = re.search(rf"<tr[^>]*><td>{key.split('/')[0]}</td><td>{key.split('/')[1]}</td>(.*?)</tr>", html).group(1)
         assert "reconciled" in row and f'href="{key}/report.html"' in row
-        assert report.cents(s["totals"]["billed_cost_usd"]) in row and report.cents(s["totals"]["logs_cost_usd"]) in row
+        assert money.cents(s["totals"]["billed_cost_usd"]) in row and money.cents(s["totals"]["logs_cost_usd"]) in row
 
 
 def test_index_and_rollup_show_failed_and_incomplete_runs(demo_run, tmp_path):
@@ -292,7 +294,7 @@ def test_from_summaries_flags_days_and_applications():
 # --- redaction --------------------------------------------------------------------------------------------------
 def test_redactor_aliases_are_stable_and_whole_word():
     arn = "arn:aws:sts::123456789012:assumed-role/ChatbotProd-BedrockRole/chatbotprod-1a2b3c4d"
-    r = report.Redactor(True, "123456789012", [arn, "arn:aws:iam::123456789012:user/bob.data"])
+    r = redact.Redactor(True, "123456789012", [arn, "arn:aws:iam::123456789012:user/bob.data"])
     a = r.alias("role", "arn:aws:sts::123456789012:assumed-role/ChatbotProd-BedrockRole")
     text = (f"ChatbotProd-BedrockRole and {arn} called; bob.data, not bob.database or malice; "
             "profile arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x; 20261101")
@@ -300,8 +302,8 @@ def test_redactor_aliases_are_stable_and_whole_word():
     assert got.count(a) == 2 and "chatbotprod-1a2b3c4d" not in got
     assert "bob.data," not in got and "bob.database" in got and "malice" in got
     assert "123456789012" not in got and r.alias("account", "123456789012") in got and "20261101" in got
-    assert report.Redactor(True, "123456789012", [arn])("ChatbotProd-BedrockRole") == a       # stable
-    assert report.Redactor(False, "123456789012", [arn])(text) == text                          # off: no-op
+    assert redact.Redactor(True, "123456789012", [arn])("ChatbotProd-BedrockRole") == a       # stable
+    assert redact.Redactor(False, "123456789012", [arn])(text) == text                          # off: no-op
     df = r.frame(pd.DataFrame({"p": ["alice", "ChatbotProd-BedrockRole"], "n": [1, 2]}))
     assert df["p"].tolist() == ["alice", a] and df["n"].tolist() == [1, 2]
 
@@ -353,3 +355,21 @@ def test_redacted_reports_name_no_principal_and_no_account(redacted_run, demo_ru
     # and the check means something: without redact the same names are there
     plain = _text(demo_run[0] / date / "us-east-1" / "report.html")
     assert "ChatbotProd-BedrockRole" in plain and "carol" in plain and "123456789012" in plain
+
+
+def test_gap_vocabulary_complete():
+    """Every gap kind has a label, a short label and its own colour (rounding used to be drawn like unexplained)."""
+    colours = [k.colour for k in gaps.KINDS]
+    for k in gaps.KINDS:
+        assert k.label and k.short and k.colour, k.name
+        assert gaps.SHORT[k.name] and gaps.COLOURS[k.name] and gaps.TEXT[k.name]
+    assert len(set(colours)) == len(colours)
+    assert gaps.COLOURS["rounding"] != gaps.COLOURS["unexplained"]
+
+
+def test_html_kit_escapes():
+    from tracker_utils.report import html as kit
+    out = kit.table(pd.DataFrame({"a<": ["<b>x</b>"], "raw": ["<i>y</i>"]}), {"a<"}, raw={"raw"})
+    assert "&lt;b&gt;x&lt;/b&gt;" in out and "<i>y</i>" in out and "<th class='n'>a&lt;</th>" in out
+    assert kit.badge("<x>", "bad") == "<span class='badge b-bad'>&lt;x&gt;</span>"
+    assert kit.box("<b>ok</b>", "warn") == "<div class='bt-box bt-warn'><b>ok</b></div>"

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from tracker_utils.reconcile.ledger import usd
+from tracker_utils.money import usd
 
 FLOOR = Decimal("0.01")
 MIN_HISTORY = 2

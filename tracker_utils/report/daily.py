@@ -7,275 +7,29 @@ blocks here (``Redactor``, ``table``, ``fig_html``, ``box``...) are shared by th
 """
 from __future__ import annotations
 
-import base64
 import calendar
 import datetime as dt
-import hashlib
-import html
-import io
-import re
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Iterable
+from decimal import Decimal
 
 import matplotlib
 
 matplotlib.use("agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from tracker_utils.report import anomalies  # noqa: E402
-from tracker_utils.apps import UNATTRIBUTED, principal_parts  # noqa: E402
+from tracker_utils.apps import UNATTRIBUTED  # noqa: E402
 from tracker_utils.config import RunConfig  # noqa: E402
 from tracker_utils.io import read_json, read_parquet  # noqa: E402
-from tracker_utils.reconcile.ledger import KIND_TEXT, dsum, usd  # noqa: E402
-
-# Styles for every fragment. ``tex2jax_ignore`` keeps MathJax (loaded by nbconvert's template) from reading
-# "$1.20 ... $3.40" as a formula. Selectors are specific enough to win over JupyterLab's table styles.
-CSS = """
-<style>
-.bt{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1d2330;max-width:1200px}
-.bt h1{font-size:26px;margin:4px 0 2px 0}.bt .sub{color:#556;font-size:13px;margin:0 0 8px 0}
-.bt .bt-box{border:1px solid #ccd;border-radius:6px;padding:10px 14px;margin:8px 0;background:#fff}
-.bt .bt-warn{background:#fff4e5;border-color:#f0a030}.bt .bt-bad{background:#fdecec;border-color:#d04040}
-.bt .bt-ok{background:#eef8ee;border-color:#7a7}.bt .bt-note{background:#f5f7fb;border-color:#dde}
-.bt .bt-box ul{margin:6px 0 4px 0;padding-left:22px}.bt .bt-box li{margin:2px 0}
-.bt .bt-kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}
-.bt .bt-kpi{border:1px solid #dde;border-radius:6px;padding:8px 14px;min-width:150px;background:#fafbff}
-.bt .bt-kpi .v{font-size:22px;font-weight:600;white-space:nowrap}.bt .bt-kpi .l{font-size:12px;color:#556}
-.bt .bt-kpi .s{font-size:12px;color:#556}
-.bt .badge{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff}
-.bt .b-ok{background:#3a8a3a}.bt .b-warn{background:#c77c00}.bt .b-bad{background:#c03030}.bt .b-grey{background:#888}
-.bt table.bt-t{border-collapse:collapse;font-size:13px;margin:6px 0 10px 0;table-layout:auto}
-.bt table.bt-t th{background:#eef0f8;text-align:left;padding:5px 8px;vertical-align:bottom;border:none}
-.bt table.bt-t td{text-align:left;padding:4px 8px;border-bottom:1px solid #e8e8ee;vertical-align:top;max-width:520px}
-.bt table.bt-t td.n,.bt table.bt-t th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.bt table.bt-t tr.hl td{background:#fff4e5}.bt table.bt-t tr.tot td{font-weight:600;border-top:2px solid #99a}
-.bt .dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:5px}
-.bt figure{margin:6px 0 14px 0}.bt figure img{max-width:100%;height:auto;border:1px solid #eee}
-.bt a{color:#2a5db0}.bt details{margin:6px 0 12px 0}.bt summary{cursor:pointer;color:#2a5db0;margin:4px 0}
-</style>
-"""
-GAP_COLORS = {"late_delivery": "#f0a030", "logging_outage": "#d04040", "failed_calls": "#9060c0", "unpriced_model": "#808080",
-              "price_mismatch": "#c06080", "unlogged_endpoint": "#4090c0", "scope": "#60a060", "unexplained": "#202020",
-              "day_edge": "#a0a0a0"}
-GAP_SHORT = {"late_delivery": "late logs", "logging_outage": "logging outage", "failed_calls": "failed calls",
-             "unpriced_model": "unpriced model", "price_mismatch": "price mismatch", "unlogged_endpoint": "batch / mantle",
-             "scope": "bill scope", "unexplained": "unexplained", "day_edge": "day edge"}
-APP_COLOR, UNATTR_COLOR = "#4a78b0", "#e07b00"
-# series colours without orange, which is kept for "unattributed"
-PALETTE = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79",
-           "#637939", "#843c39"]
-
-
-def series_color(key: str, i: int) -> str:
-    return UNATTR_COLOR if key == UNATTRIBUTED else PALETTE[i % len(PALETTE)]
-DPI = 100
-WIDTH_IN = 12.0          # 1200 px: fits a 1280-px-wide page
-MAX_PX = 1240
-
-
-# --- redaction ------------------------------------------------------------------------------------------------
-ARN_RE = re.compile(r"arn:aws[\w-]*:(?:sts|iam)::\d{12}:(?:assumed-role|user|role|federated-user)/[\w+=,.@/-]+")
-ACCOUNT_RE = re.compile(r"(?<!\d)\d{12}(?!\d)")
-
-
-class Redactor:
-    """Stable aliases for principal names, principal ARNs and account ids in anything shared; a no-op when off.
-
-    An alias is ``<kind>-<6 hex>`` from a SHA-256 of the account id and the principal (without session), so one role
-    has the same alias in every report, the roll-up and the index, and aliases cannot be checked against a list of
-    guessed names without the account id. Any principal ARN (with its session name) and any 12-digit number left in
-    a text is replaced too, so an ARN in an error message or an application-inference-profile model id is covered.
-    """
-
-    def __init__(self, enabled: bool = False, account: str = "", principals: Iterable[str] = ()):
-        self.enabled = bool(enabled)
-        self.account = account
-        self.names: dict[str, str] = {}
-        self._re: re.Pattern | None = None
-        if self.enabled:
-            for arn in principals:
-                self.add_principal(arn)
-
-    def alias(self, kind: str, value: str) -> str:
-        return f"{kind}-{hashlib.sha256(f'{self.account}|{value}'.encode()).hexdigest()[:6]}"
-
-    def add_principal(self, arn: str) -> str:
-        base, kind, name = principal_parts(str(arn))
-        a = self.alias(kind, base)
-        if self.enabled:
-            self.names[base] = a
-            if name and name not in ("root", "(none)"):
-                self.names[name] = a
-            self._re = None
-        return a
-
-    def _pattern(self) -> re.Pattern | None:
-        if self._re is None and self.names:
-            alts = "|".join(re.escape(n) for n in sorted(self.names, key=len, reverse=True))
-            # whole names only: "alice" must not eat "malice", "bob.data" must not stop at "bob"
-            self._re = re.compile(rf"(?<![\w.@+=-])({alts})(?![\w@+=-]|\.\w)")
-        return self._re
-
-    def __call__(self, text):
-        if not self.enabled or text is None or not isinstance(text, str):
-            return text
-        text = ARN_RE.sub(lambda m: self.add_principal(m.group(0)), text)
-        pat = self._pattern()
-        if pat is not None:
-            text = pat.sub(lambda m: self.names[m.group(1)], text)
-        return ACCOUNT_RE.sub(lambda m: self.alias("account", m.group(0)), text)
-
-    def frame(self, df: pd.DataFrame) -> pd.DataFrame:
-        if not self.enabled or df.empty:
-            return df
-        df = df.copy()
-        for c in df.columns:
-            if df[c].dtype == object:
-                df[c] = df[c].map(self)
-        return df
-
-
-NO_REDACTION = Redactor(False)
-
-
-def _alias(kind: str, value: str, account: str = "") -> str:
-    return Redactor(True, account).alias(kind, value)
-
-
-def _aliases(d: "ReportData") -> dict:
-    """{original: alias} for everything the report's redactor knows (principal names and ARNs, the account)."""
-    r = d.r
-    out = dict(r.names)
-    if r.enabled and r.account:
-        out[r.account] = r.alias("account", r.account)
-    return out
-
-
-def redact_text(text: str, aliases: dict | Redactor) -> str:
-    if isinstance(aliases, Redactor):
-        return aliases(text)
-    for k in sorted(aliases, key=len, reverse=True):
-        if k:
-            text = text.replace(k, aliases[k])
-    return ACCOUNT_RE.sub(lambda m: _alias("account", m.group(0)), text) if aliases else text
-
-
-# --- formatting -------------------------------------------------------------------------------------------------
-def cents(d, sign: bool = False) -> str:
-    """Headline money: dollars and cents ("<$0.01" for a non-zero amount under half a cent)."""
-    d = Decimal(str(d))
-    if d and abs(d) < Decimal("0.005"):
-        return ("+" if sign and d > 0 else "-" if d < 0 else "") + "<$0.01"
-    q = d.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
-    s = f"${abs(q):,}"
-    return ("-" + s if q < 0 else "+" + s if sign and q > 0 else s)
-
-
-def pct(part, whole, digits: int = 1) -> str:
-    part, whole = Decimal(str(part)), Decimal(str(whole))
-    if not whole:
-        return "n/a"
-    return f"{(part / whole * 100).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)}%"
-
-
-def esc(v) -> str:
-    return html.escape("" if v is None else str(v))
-
-
-def wrap(body: str) -> str:
-    return CSS + f"<div class='bt tex2jax_ignore'>{body}</div>"
-
-
-def box(body: str, kind: str = "note") -> str:
-    return f"<div class='bt-box bt-{kind}'>{body}</div>"
-
-
-def badge(text: str, kind: str = "ok") -> str:
-    return f"<span class='badge b-{kind}'>{esc(text)}</span>"
-
-
-def table(df: pd.DataFrame, num: Iterable[str] = (), highlight: Iterable[int] = (), total: bool = False,
-          raw: Iterable[str] = ()) -> str:
-    """An HTML table; ``num`` columns right-aligned, rows in ``highlight`` shaded, the last row bold when ``total``.
-    Cells are escaped except in ``raw`` columns (pre-built HTML)."""
-    num, raw, highlight = set(num), set(raw), set(highlight)
-    head = "".join(f"<th class='n'>{esc(c)}</th>" if c in num else f"<th>{esc(c)}</th>" for c in df.columns)
-    rows = []
-    n = len(df)
-    for i, r in enumerate(df.itertuples(index=False)):
-        cells = []
-        for c, v in zip(df.columns, r):
-            s = str(v) if c in raw else esc(v)
-            cells.append(f"<td class='n'>{s}</td>" if c in num else f"<td>{s}</td>")
-        cls = "tot" if total and i == n - 1 else "hl" if i in highlight else ""
-        rows.append(f"<tr class='{cls}'>" + "".join(cells) + "</tr>")
-    return f"<table class='bt-t'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _table(df: pd.DataFrame, num: set[str] = frozenset(), aliases: dict | Redactor | None = None) -> str:
-    out = table(df, num)
-    return redact_text(out, aliases) if aliases else out
-
-
-def fig_html(fig: Figure, alt: str = "") -> str:
-    """A figure as an embedded PNG (closed afterwards); alt text from the axes titles unless given."""
-    if not alt:
-        alt = "; ".join(t for t in ([fig._suptitle.get_text()] if fig._suptitle else []) +
-                        [ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")] if t)
-    buf = io.BytesIO()
-    # never wider than a 1280-px page, even when a legend outside the axes widens the tight box
-    width_px = fig.get_tightbbox(fig.canvas.get_renderer()).width * DPI
-    dpi = min(DPI, DPI * MAX_PX / width_px) if width_px else DPI
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
-    b64 = base64.b64encode(buf.getvalue()).decode()
-    return f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{b64}'></figure>"
-
-
-def show(*items, redactor: Redactor = NO_REDACTION) -> None:
-    """Display HTML strings (redacted, wrapped in the kit's styles) and figures (as PNG) in a notebook."""
-    from IPython.display import HTML, display
-    for it in items:
-        if it is None or (isinstance(it, str) and not it.strip()):
-            continue
-        if isinstance(it, Figure):
-            display(HTML(wrap(fig_html(it))))
-        else:
-            display(HTML(wrap(redactor(str(it)))))
-
-
-def model_label(name: str, n: int = 30) -> str:
-    """A short model label for charts: the display name, or a raw id without vendor prefix, date and version."""
-    s = str(name)
-    if s.startswith("arn:"):
-        s = s.rsplit("/", 1)[-1]
-    elif "." in s and " " not in s:
-        s = re.sub(r"^(us|eu|apac|jp|au|ca|global)\.", "", s)
-        s = s.split(".", 1)[-1]
-        s = re.sub(r"-\d{8}", "", s)
-        s = re.sub(r"-v\d+(:\d+)?$", "", s)
-    return s if len(s) <= n else s[:n - 1] + "…"
-
-
-def _new_fig(h: float, rows: int = 1, cols: int = 1, **kw):
-    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, h), **kw)
-    return fig, axes
-
-
-def _usd_axis(ax, axis: str = "x"):
-    from matplotlib.ticker import FuncFormatter
-    fmt = FuncFormatter(lambda v, _: f"${v:,.2f}" if abs(v) >= 0.01 or v == 0 else f"${v:.4f}")
-    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
-
-
-def _bar_labels(ax, bars, texts, inside_max: float):
-    for b, t in zip(bars, texts):
-        w = b.get_width()
-        ax.text(w + inside_max * 0.01, b.get_y() + b.get_height() / 2, t, va="center", ha="left", fontsize=9)
-
+from tracker_utils.gaps import TEXT as KIND_TEXT  # noqa: E402
+from tracker_utils.gaps import COLOURS as GAP_COLOURS, SHORT as GAP_SHORT  # noqa: E402
+from tracker_utils.money import cents, dec, dsum, pct, usd  # noqa: E402
+from tracker_utils.schema import PRICE, RECONCILE  # noqa: E402
+from tracker_utils.report.charts import (APP_COLOR, UNATTR_COLOR, WIDTH_IN, _bar_labels, _new_fig,  # noqa: E402,F401
+                                         _usd_axis, model_label, series_color)
+from tracker_utils.report.html import badge, box, esc, fig_html, kpis, show, table, wrap  # noqa: E402,F401
+from tracker_utils.report.redact import NO_REDACTION, Redactor, _aliases, redact_text  # noqa: E402,F401
 
 # --- the report's data ----------------------------------------------------------------------------------------
 @dataclass
@@ -305,10 +59,10 @@ class ReportData:
 
 
 def load(cfg: RunConfig) -> ReportData:
-    return ReportData(cfg=cfg, summary=read_json(cfg.data("summary.json")),
-                      price_logs=read_parquet(cfg.data("price_logs.parquet")),
-                      hourly=read_parquet(cfg.data("reconcile_hourly.parquet")),
-                      usage_types=read_parquet(cfg.data("reconcile_usage_types.parquet")),
+    return ReportData(cfg=cfg, summary=read_json(cfg.data(RECONCILE.SUMMARY)),
+                      price_logs=read_parquet(cfg.data(PRICE.LOGS)),
+                      hourly=read_parquet(cfg.data(RECONCILE.HOURLY)),
+                      usage_types=read_parquet(cfg.data(RECONCILE.USAGE_TYPES)),
                       redact=cfg.params.redact, history=_run_summaries(cfg))
 
 
@@ -421,12 +175,6 @@ def headline_figures(d: ReportData) -> dict:
             "logs_invocations": t["logs_invocations"], "cloudwatch_invocations": t["cloudwatch_invocations"]}
 
 
-def kpis(items: list[tuple[str, str, str]]) -> str:
-    return "<div class='bt-kpis'>" + "".join(
-        f"<div class='bt-kpi'><div class='v'>{esc(v)}</div><div class='l'>{esc(l)}</div>"
-        + (f"<div class='s'>{esc(sub)}</div>" if sub else "") + "</div>" for l, v, sub in items) + "</div>"
-
-
 def headline(d: ReportData) -> str:
     f = headline_figures(d)
     if f["change"] is None:
@@ -463,7 +211,7 @@ def _status(summary: dict) -> tuple[str, str]:
 def verdict_box(d: ReportData) -> str:
     s = d.summary
     status, kind = _status(s)
-    items = "".join(f"<li><span class='dot' style='background:{GAP_COLORS.get(g['kind'], '#000')}'></span>"
+    items = "".join(f"<li><span class='dot' style='background:{GAP_COLOURS.get(g['kind'], '#000')}'></span>"
                     f"<b>{esc(KIND_TEXT.get(g['kind'], g['kind']).capitalize())}</b>: {esc(g['explanation'])}</li>"
                     for g in s["gaps"])
     return box(f"<b>Reconciliation</b> {badge(status, kind)}<p style='margin:6px 0'>{esc(s['verdict'])}</p>"
@@ -701,9 +449,9 @@ def _gap_labels(gaps: list[dict]) -> list[tuple[str, str]]:
             continue
         if abs(c) >= Decimal("0.00005"):
             sign = "+" if c > 0 else "-"
-            out.append((f"{GAP_SHORT.get(k, k)} {sign}{usd(abs(c))}", GAP_COLORS.get(k, "#000")))
+            out.append((f"{GAP_SHORT.get(k, k)} {sign}{usd(abs(c))}", GAP_COLOURS.get(k, "#000")))
         elif g["invocations"]:
-            out.append((f"{GAP_SHORT.get(k, k)} ({abs(g['invocations']):,} calls)", GAP_COLORS.get(k, "#000")))
+            out.append((f"{GAP_SHORT.get(k, k)} ({abs(g['invocations']):,} calls)", GAP_COLOURS.get(k, "#000")))
     return out
 
 
@@ -751,7 +499,7 @@ def chart_reconciliation(d: ReportData):
             labels.append(GAP_SHORT.get(kind, kind))
             lefts.append(float(min(run, run + v)))
             widths.append(abs(float(v)))
-            colors.append(GAP_COLORS.get(kind, "#000"))
+            colors.append(GAP_COLOURS.get(kind, "#000"))
             run += v
         labels.append("Billed")
         lefts.append(0.0)

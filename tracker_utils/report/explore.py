@@ -18,10 +18,12 @@ import pandas as pd
 from tracker_utils.apps import UNATTRIBUTED
 from tracker_utils.config import load_params, resolve_path
 from tracker_utils.io import read_json, read_parquet
-from tracker_utils.reconcile.ledger import usd
-from tracker_utils.report.daily import (APP_COLOR, WIDTH_IN, series_color, Redactor, _usd_axis, box, esc, kpis, model_label, show, table)
+from tracker_utils.money import dec, usd
+from tracker_utils.report.charts import APP_COLOR, WIDTH_IN, _usd_axis, model_label, series_color
+from tracker_utils.report.html import box, esc, kpis, show, table
+from tracker_utils.report.redact import Redactor
 
-TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
+from tracker_utils.schema import TOKENS
 METRICS = {"cost": "Cost from logs (USD)", "invocations": "Invocations", "tokens": "Tokens (input + output + cache)",
            "input_tokens": "Input tokens", "output_tokens": "Output tokens"}
 
@@ -109,7 +111,7 @@ def load(output_dir: str = "", params_file: str = "") -> ExploreData:
             "invocations", *TOKENS, "cost_usd"]
     logs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
     logs = logs.assign(model=logs["base_model"].map(lambda b: names.get(b, b)) if not logs.empty else pd.Series(dtype=object),
-                       cost=logs["cost_usd"].map(lambda v: Decimal(str(v))) if not logs.empty else pd.Series(dtype=object),
+                       cost=logs["cost_usd"].map(lambda v: dec(v)) if not logs.empty else pd.Series(dtype=object),
                        tokens=sum(logs[t] for t in TOKENS) if not logs.empty else pd.Series(dtype="int64"))
     principals = logs["principal"].dropna().unique() if not logs.empty else []
     return ExploreData(logs, summaries, sorted(incomplete), names, Redactor(p.redact, p.account, principals))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -22,11 +21,15 @@ from tracker_utils.report import anomalies
 from tracker_utils.apps import UNATTRIBUTED
 from tracker_utils.config import Params, load_params, resolve_path, run_dir
 from tracker_utils.io import read_json, read_parquet, write_json
-from tracker_utils.reconcile.ledger import KIND_ORDER, KIND_TEXT, dsum, money, usd
-from tracker_utils.report.daily import (ANOMALY_HINT, GAP_SHORT, series_color, WIDTH_IN, Redactor, _status, _usd_axis, badge, box,
-                     cents, esc, kpis, model_label, pct, principals_frame, show, table, wrap)
+from tracker_utils.gaps import ORDER as KIND_ORDER, TEXT as KIND_TEXT
+from tracker_utils.money import cents, dsum, money, pct, usd
+from tracker_utils.report.charts import WIDTH_IN, _usd_axis, model_label, series_color
+from tracker_utils.report.daily import ANOMALY_HINT, _status, principals_frame
+from tracker_utils.report.html import badge, box, esc, kpis, show, table, wrap
+from tracker_utils.report.redact import Redactor
+from tracker_utils.gaps import SHORT as GAP_SHORT
 
-TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
+from tracker_utils.schema import TOKENS
 
 
 # --- what the run produced -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def show_price(cfg: RunConfig, summary: dict) -> None:
         display(HTML(f"<b style='color:#b00'>Unpriced models (priced at $0, totals are a lower bound): "
                      f"{', '.join(summary['unpriced_models'])}</b>"))
     if not pl.empty:
-        from tracker_utils.reconcile.ledger import dsum
+        from tracker_utils.money import dsum
         g = pl.groupby(["base_model", "scope"]).agg(invocations=("invocations", "sum"),
                                                     input_tokens=("input_tokens", "sum"),
                                                     output_tokens=("output_tokens", "sum"),

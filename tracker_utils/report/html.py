@@ -1,0 +1,101 @@
+"""The HTML kit shared by the report, the roll-up and the explorer: one Jinja2 environment with autoescape.
+
+Values from data are escaped by autoescape; fragments the kit already built are passed as :class:`Markup`.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Iterable
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from tracker_utils.report.charts import DPI, MAX_PX, plt
+from tracker_utils.report.redact import NO_REDACTION, Redactor, redact_text
+
+TEMPLATES = Path(__file__).parent / "templates"
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=False)
+CSS_TEXT = (TEMPLATES / "report.css").read_text()
+# Styles for every fragment. ``tex2jax_ignore`` keeps MathJax (loaded by nbconvert's template) from reading
+# "$1.20 ... $3.40" as a formula. Selectors are specific enough to win over JupyterLab's table styles.
+CSS = f"\n<style>\n{CSS_TEXT}</style>\n"
+
+
+def render(name: str, **kw) -> str:
+    """Render a template of ``report/templates`` (autoescaped) to a string."""
+    return ENV.get_template(name).render(**kw)
+
+
+def safe(s) -> Markup:
+    """Mark a fragment the kit built (already escaped) as safe HTML."""
+    return Markup("" if s is None else str(s))
+
+
+def esc(v) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def wrap(body: str) -> str:
+    return "\n" + render("wrap.html.j2", css=CSS_TEXT, body=safe(body))
+
+
+def box(body: str, kind: str = "note") -> str:
+    return render("box.html.j2", body=safe(body), kind=kind)
+
+
+def badge(text: str, kind: str = "ok") -> str:
+    return render("badge.html.j2", text=text, kind=kind)
+
+
+def kpis(items: list[tuple[str, str, str]]) -> str:
+    return render("kpis.html.j2", items=items)
+
+
+def table(df: pd.DataFrame, num: Iterable[str] = (), highlight: Iterable[int] = (), total: bool = False,
+          raw: Iterable[str] = ()) -> str:
+    """An HTML table; ``num`` columns right-aligned, rows in ``highlight`` shaded, the last row bold when ``total``.
+    Cells are escaped except in ``raw`` columns (pre-built HTML)."""
+    num, raw, highlight = set(num), set(raw), set(highlight)
+    columns = [{"name": "" if c is None else str(c), "num": c in num} for c in df.columns]
+    rows, n = [], len(df)
+    for i, r in enumerate(df.itertuples(index=False)):
+        cells = [(safe(v) if c in raw else ("" if v is None else str(v)), c in num) for c, v in zip(df.columns, r)]
+        rows.append({"cls": "tot" if total and i == n - 1 else "hl" if i in highlight else "", "cells": cells})
+    return render("table.html.j2", columns=columns, rows=rows)
+
+
+def _table(df: pd.DataFrame, num: set[str] = frozenset(), aliases: dict | Redactor | None = None) -> str:
+    out = table(df, num)
+    return redact_text(out, aliases) if aliases else out
+
+
+def fig_html(fig, alt: str = "") -> str:
+    """A figure as an embedded PNG (closed afterwards); alt text from the axes titles unless given."""
+    if not alt:
+        alt = "; ".join(t for t in ([fig._suptitle.get_text()] if fig._suptitle else []) +
+                        [ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")] if t)
+    buf = io.BytesIO()
+    # never wider than a 1280-px page, even when a legend outside the axes widens the tight box
+    width_px = fig.get_tightbbox(fig.canvas.get_renderer()).width * DPI
+    dpi = min(DPI, DPI * MAX_PX / width_px) if width_px else DPI
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    b64 = base64.b64encode(buf.getvalue()).decode()
+    return f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{b64}'></figure>"
+
+
+def show(*items, redactor: Redactor = NO_REDACTION) -> None:
+    """Display HTML strings (redacted, wrapped in the kit's styles) and figures (as PNG) in a notebook."""
+    from IPython.display import HTML, display
+    from matplotlib.figure import Figure
+    for it in items:
+        if it is None or (isinstance(it, str) and not it.strip()):
+            continue
+        if isinstance(it, Figure):
+            display(HTML(wrap(fig_html(it))))
+        else:
+            display(HTML(wrap(redactor(str(it)))))
