@@ -21,7 +21,7 @@ from tracker_utils.report import anomalies
 
 from tracker_utils.report import daily as report
 
-from tracker_utils.report import rollup
+from tracker_utils.report import index, rollup
 from tracker_utils.config import load_params
 from tracker_utils import gaps, money
 from tracker_utils.money import usd
@@ -211,7 +211,7 @@ def test_index_and_rollup_show_failed_and_incomplete_runs(demo_run, tmp_path):
     failed.mkdir(parents=True)
     (failed / "run.json").write_text(json.dumps({"status": "failed", "failed_notebook": "02_price", "failed_cell": 3,
                                                  "error": "KeyError: 'boom'\nmore"}))
-    idx = _text(rollup.write_index(p, None, {"status": "failed", "error": "ValueError: no"}))
+    idx = _text(index.write_index(p, None, {"status": "failed", "error": "ValueError: no"}))
     assert re.search(r"<td>2026-11-03</td><td>us-east-1</td>.*?failed.*?02_price.ipynb cell 3.*?KeyError", idx)
     assert re.search(r"<td>2026-11-04</td><td>us-east-1</td>.*?incomplete", idx)
     assert "roll-up report failed" in idx and 'href="rollup.html"' not in idx
@@ -320,7 +320,7 @@ def redacted_run(small_demo, tmp_path_factory):
     assert o.status == "complete", o.error
     p = load_params(str(pf))
     assert runner.run_rollup(p)["status"] == "complete"
-    rollup.write_index(p, [o])
+    index.write_index(p, [o])
     return out, spec.start
 
 

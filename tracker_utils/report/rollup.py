@@ -25,7 +25,7 @@ from tracker_utils.gaps import ORDER as KIND_ORDER, TEXT as KIND_TEXT
 from tracker_utils.money import cents, dsum, money, pct, usd
 from tracker_utils.report.charts import WIDTH_IN, _usd_axis, model_label, series_color
 from tracker_utils.report.daily import ANOMALY_HINT, _status, principals_frame
-from tracker_utils.report.html import badge, box, esc, kpis, show, table, wrap
+from tracker_utils.report.html import badge, box, esc, kpis, show, table
 from tracker_utils.report.redact import Redactor
 from tracker_utils.gaps import SHORT as GAP_SHORT
 
@@ -476,57 +476,3 @@ def footer(rd: RollupData) -> str:
     return ("<p class='sub'>Made by the Bedrock Usage Tracker from the completed date-region reports of this run (their "
             "summary.json). Days and regions that failed or did not finish are listed at the top and left out of every "
             "figure.</p>")
-
-
-INDEX_CSS = """<style>
-body{margin:24px;max-width:1240px}
-</style>"""
-
-
-def write_index(p: Params, outcomes, rollup_result: dict | None = None) -> Path:
-    """``outputs/index.html``: links to every report and the roll-up; each date-region's verdict, billed and
-    logs cost; failed and incomplete runs shown as such."""
-    out = resolve_path(p.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    states = run_states(p, outcomes)
-    principals = set()
-    if p.redact:
-        for st in states:
-            f = run_dir(p.output_dir, st["date"], st["region"]) / "data" / "price_logs.parquet"
-            if st["status"] == "complete" and f.exists():
-                principals |= set(pd.read_parquet(f, columns=["principal"])["principal"].dropna().unique())
-    r = Redactor(p.redact, p.account, principals)
-    rd = RollupData(p, states, pd.DataFrame(), [], r)
-    rollup_result = rollup_result if rollup_result is not None else (
-        read_json(out / "rollup.json") if (out / "rollup.json").exists() else {})
-    if (out / "rollup.html").exists() and rollup_result.get("status") != "failed":
-        roll = ("<a href='rollup.html'><b>Roll-up report for the whole run</b></a> (trends, chargeback, anomalies, "
-                "reconciliation) &middot; chargeback: <a href='chargeback.csv'>CSV</a> &middot; "
-                "<a href='chargeback.json'>JSON</a>")
-        kind = "note"
-    elif rollup_result.get("status") == "failed":
-        roll = f"{badge('failed', 'bad')} The roll-up report failed: {esc(rollup_result.get('error', ''))}"
-        kind = "bad"
-    else:
-        roll = "No roll-up report yet."
-        kind = "warn"
-    n_ok = sum(s["status"] == "complete" for s in states)
-    n_failed = sum(s["status"] == "failed" for s in states)
-    n_inc = len(states) - n_ok - n_failed
-    counts = (f"{n_ok} complete" + (f", {badge(f'{n_failed} failed', 'bad')}" if n_failed else "")
-              + (f", {badge(f'{n_inc} incomplete', 'warn')}" if n_inc else ""))
-    body = (f"<h1>Amazon Bedrock usage reports</h1><p class='sub'>Account {esc(p.account)} &middot; {esc(p.start)} to {esc(p.end)} "
-            f"&middot; regions {esc(', '.join(p.regions))} &middot; {len(states)} date-region reports: {counts} &middot; "
-            f"updated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC</p>"
-            + box(roll, kind) + (headline(rd) if rd.summaries else "")
-            + "<h2>Reports by date and region</h2>" + runs_table(rd)
-            + "<p class='sub'>A report is complete when its summary.json exists. Failed and incomplete ones are redone "
-              "by running the same command again (completed ones are skipped).</p>")
-    page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
-            f"<title>Bedrock usage reports {esc(p.start)} to {esc(p.end)}</title>{INDEX_CSS}</head><body>"
-            + wrap(r(body)) + "</body></html>")
-    idx = out / "index.html"
-    tmp = idx.with_suffix(".html.tmp")
-    tmp.write_text(page)
-    tmp.replace(idx)
-    return idx

@@ -125,9 +125,9 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
             o = _worker(a)
             outcomes.append(o)
             _log_outcome(log, i, len(pairs), o)
-    from tracker_utils.report import rollup
+    from tracker_utils.report.index import write_index
     roll = run_rollup(p, log=log)           # 05_rollup -> outputs/rollup.html + chargeback.csv/json; never raises
-    index = rollup.write_index(p, outcomes, roll)
+    index = write_index(p, outcomes, roll)
     failed = [o for o in outcomes if o.status == "failed"]
     log(f"done in {time.perf_counter() - t0:.1f}s: {sum(o.status == 'complete' for o in outcomes)} complete, "
         f"{sum(o.status == 'skipped' for o in outcomes)} already complete, {len(failed)} failed")
