@@ -171,7 +171,7 @@ def _floor_part(args) -> int:
     from tracker_utils.collect import logs
     n = 0
     for path in paths:
-        for lineno, raw, _ in logs._lines(logs._inflate(logs._blocks_of(logs._reader(path)), [])):
+        for lineno, raw, _ in logs.scan._lines(logs.scan._inflate(logs.scan._blocks_of(logs.LocalFile(path)), [])):
             if parse:
                 orjson.loads(raw)
             n += 1

@@ -240,7 +240,7 @@ def test_strict_fails_at_the_first_problem(corpus):
 
 def test_parallel_workers_agree_on_the_corpus(corpus, monkeypatch):
     _, _, objs, _, res, _ = corpus
-    monkeypatch.setattr(logs, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(logs.pool, "PARALLEL_MIN_BYTES", 0)
     res2 = logs.collect(objs, DAY, AS_OF, workers=2)
     assert res2.quality == res.quality
     pd.testing.assert_frame_equal(res2.used, res.used)

@@ -223,17 +223,18 @@ def test_chunking_batching_and_workers_change_nothing(tmp_path, monkeypatch):
     assert base.quality["records_outside_day"] == outside and base.quality["records_duplicate"] == 1
     assert len(base.late) > 0
     with monkeypatch.context() as m:        # tiny pieces: every line crosses chunk, block and batch boundaries
-        for name, v in (("CHUNK_BYTES", 7), ("BLOCK_BYTES", 3), ("BATCH_ROWS", 2), ("ROW_GROUP_ROWS", 5)):
-            m.setattr(logs, name, v)
+        for mod, name, v in ((logs.scan, "CHUNK_BYTES", 7), (logs.scan, "BLOCK_BYTES", 3),
+                             (logs.scan, "BATCH_ROWS", 2), (logs.store, "ROW_GROUP_ROWS", 5)):
+            m.setattr(mod, name, v)
         small = logs.collect(objs, DAY, as_of)
     pd.testing.assert_frame_equal(small.used, base.used)
     assert small.quality == base.quality
     with monkeypatch.context() as m:        # every id hashes alike: duplicates are still told apart on the ids
-        m.setattr(logs, "_hash_ids", lambda blob, offsets: __import__("numpy").zeros(len(offsets) - 1, "uint64"))
+        m.setattr(logs.spill, "_hash_ids", lambda blob, offsets: __import__("numpy").zeros(len(offsets) - 1, "uint64"))
         same = logs.collect(objs, DAY, as_of)
     pd.testing.assert_frame_equal(same.used, base.used)
     assert same.quality == base.quality
-    monkeypatch.setattr(logs, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(logs.pool, "PARALLEL_MIN_BYTES", 0)
     par = logs.collect(objs, DAY, as_of, workers=2)
     pd.testing.assert_frame_equal(par.used, base.used)
     pd.testing.assert_frame_equal(par.late, base.late)
@@ -254,7 +255,7 @@ def test_unpicklable_readers_go_through_the_parent(tmp_path, monkeypatch):
         return read
 
     s3ish = [logs.LogObject(o.key, o.size, o.delivered_at, o.etag, read=closure_for(o.key)) for o in objs]
-    monkeypatch.setattr(logs, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(logs.pool, "PARALLEL_MIN_BYTES", 0)
     a = logs.collect(objs, DAY)
     b = logs.collect(s3ish, DAY, workers=2)
     pd.testing.assert_frame_equal(a.used, b.used)
@@ -271,7 +272,7 @@ def test_a_failing_reader_fails_the_collection(tmp_path, monkeypatch):
     objs[1] = logs.LogObject(objs[1].key, objs[1].size, objs[1].delivered_at, objs[1].etag, read=boom)
     with pytest.raises(OSError, match="connection reset"):
         logs.collect(objs, DAY, out_dir=tmp_path / "data")
-    monkeypatch.setattr(logs, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(logs.pool, "PARALLEL_MIN_BYTES", 0)
     with pytest.raises(OSError, match="connection reset"):
         logs.collect(objs, DAY, workers=2, out_dir=tmp_path / "data")
     assert not (tmp_path / "data" / logs.MANIFEST_FILE).exists()
@@ -290,7 +291,7 @@ def test_rerun_over_unchanged_objects_reads_nothing(tmp_path, monkeypatch):
         raise AssertionError("an object was read")
 
     with monkeypatch.context() as m:
-        m.setattr(logs, "_scan", no_reading)
+        m.setattr(logs.scan, "_scan", no_reading)
         t0 = time.perf_counter()
         again = logs.collect(listing(tmp_path), DAY, as_of, out_dir=out)
         assert time.perf_counter() - t0 < 1.0
@@ -314,8 +315,8 @@ def test_rerun_over_unchanged_objects_reads_nothing(tmp_path, monkeypatch):
 
 
 def test_over_long_lines_are_skipped_and_counted(tmp_path, monkeypatch):
-    monkeypatch.setattr(logs, "MAX_LINE_BYTES", 2000)
-    monkeypatch.setattr(logs, "CHUNK_BYTES", 500)
+    monkeypatch.setattr(logs.scan, "MAX_LINE_BYTES", 2000)
+    monkeypatch.setattr(logs.scan, "CHUNK_BYTES", 500)
     recs = shapes()
     big = json.loads(json.dumps(recs[1]))
     big["input"]["inputBodyJson"]["messages"][0]["content"] = "z" * 5000

@@ -1,0 +1,192 @@
+"""One log record: the schema of a good record, and the reasons a line is not one.
+
+In: a parsed JSON line. Out: a tuple of ids, times and counts (prompts and responses are dropped here), or a
+:class:`_Bad` with the quarantine kind and a reason that never quotes a body.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import orjson
+
+from tracker_utils.schema import TOKENS
+
+OPERATIONS = {"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"}
+SCHEMA_VERSIONS = {"1.0"}
+SCHEMA_TYPE = "ModelInvocationLog"
+
+COLUMNS = ["request_id", "timestamp", "operation", "model_id", "principal", "region", "inference_region",
+           "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "error_code", "latency",
+           "request_metadata", "file", "line", "delivered_at"]
+INT_COLUMNS = [*TOKENS, "line"]
+QUARANTINE_COLUMNS = ["kind", "file", "line", "request_id", "reason"]
+# string columns with few distinct values: dictionary-encoded from the parser to the parquet file
+DICT_COLUMNS = ["operation", "model_id", "principal", "region", "inference_region", "error_code", "latency",
+                "request_metadata"]
+
+I64_MAX = (1 << 63) - 1
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_US = dt.timedelta(microseconds=1)
+_MIN_US, _MAX_US = -(I64_MAX // 1000), I64_MAX // 1000   # what datetime64[ns] can hold
+_SAFE = re.compile(r"[A-Za-z0-9._:/@+=,-]{1,64}")
+_RID = re.compile(rb'"requestId"\s*:\s*"([A-Za-z0-9._:-]{1,64})"')
+
+
+def ns(t: dt.datetime) -> int:
+    """A time as nanoseconds since the epoch (naive times are UTC)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return ((t - EPOCH) // _US) * 1000
+
+
+class StrictError(RuntimeError):
+    """Raised in strict mode at the first bad record or file."""
+
+
+# --- one record ---------------------------------------------------------------------------------------------------
+class _Bad(Exception):
+    def __init__(self, kind: str, reason: str):
+        self.kind, self.reason = kind, reason
+
+
+def _show(v) -> str:
+    """A value for a reason text: numbers and short id-like strings as they are, anything else by type only (a
+    misplaced prompt must not reach the quarantine file)."""
+    if v is None or isinstance(v, (bool, int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return repr(v) if _SAFE.fullmatch(v) else f"<text of {len(v)} characters>"
+    return f"<{type(v).__name__}>"
+
+
+def _count(v, name: str, required: bool) -> int:
+    if v is None:
+        if required:
+            raise _Bad("missing_token_counts", f"{name} is missing")
+        return 0
+    if type(v) is int:
+        if v < 0:
+            raise _Bad("bad_token_count", f"{name} is negative: {v}")
+        if v > I64_MAX:
+            raise _Bad("bad_token_count", f"{name} is out of range: {v}")
+        return v
+    if type(v) is float and v.is_integer() and 0 <= v <= I64_MAX:
+        return int(v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+        raise _Bad("bad_token_count", f"{name} is negative: {v}")
+    raise _Bad("bad_token_count", f"{name} is not an integer: {_show(v)}")
+
+
+def _ts_ns(ts) -> int:
+    if type(ts) is not str:
+        raise _Bad("bad_timestamp", f"timestamp {_show(ts)}")
+    try:
+        t = dt.datetime.fromisoformat(ts)
+    except ValueError:
+        raise _Bad("bad_timestamp", f"timestamp {_show(ts)}") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    us = (t - EPOCH) // _US
+    if not _MIN_US <= us <= _MAX_US:
+        raise _Bad("bad_timestamp", f"timestamp {_show(ts)} is out of range")
+    return us * 1000
+
+
+def _opt_str(v, name: str) -> str:
+    if v is None:
+        return ""
+    if type(v) is str:
+        return v
+    raise _Bad("bad_field", f"{name} is not a string: {_show(v)}")
+
+
+def _record(r, tcache: dict, line: int) -> tuple:
+    """A parsed line to (request_id, ts_ns, the 8 ``DICT_COLUMNS`` values, 4 counts, line), or :class:`_Bad`.
+    The one definition of a good record."""
+    if type(r) is not dict:
+        raise _Bad("invalid_json", "line is not a JSON object")
+    get = r.get
+    st = get("schemaType", SCHEMA_TYPE)
+    if st != SCHEMA_TYPE:
+        raise _Bad("unknown_schema", f"schemaType {_show(st)}")
+    sv = get("schemaVersion", "1.0")
+    if sv != "1.0" and (isinstance(sv, (dict, list)) or str(sv) not in SCHEMA_VERSIONS):
+        raise _Bad("unknown_schema_version", f"schemaVersion {_show(sv)}")
+    rid = get("requestId")
+    if type(rid) is not str or not rid:
+        raise _Bad("missing_field", "requestId is missing")
+    op = get("operation")
+    if type(op) is not str or op not in OPERATIONS:
+        raise _Bad("unknown_operation", f"operation {_show(op)}")
+    model_id = get("modelId")
+    if type(model_id) is not str or not model_id:
+        raise _Bad("missing_field", "modelId is missing")
+    ts = get("timestamp")
+    t = tcache.get(ts) if type(ts) is str else None
+    if t is None:
+        t = _ts_ns(ts)
+        tcache[ts] = t
+    inp, out = get("input") or {}, get("output") or {}
+    if type(inp) is not dict or type(out) is not dict:
+        raise _Bad("missing_token_counts", "input/output is not an object")
+    it = inp.get("inputTokenCount")
+    if type(it) is not int or not 0 <= it <= I64_MAX:
+        it = _count(it, "inputTokenCount", True)
+    ot = out.get("outputTokenCount")
+    if type(ot) is not int or not 0 <= ot <= I64_MAX:
+        ot = _count(ot, "outputTokenCount", True)
+    cr = inp.get("cacheReadInputTokenCount", 0)
+    if type(cr) is not int or not 0 <= cr <= I64_MAX:
+        cr = _count(cr, "cacheReadInputTokenCount", False)
+    cw = inp.get("cacheWriteInputTokenCount", 0)
+    if type(cw) is not int or not 0 <= cw <= I64_MAX:
+        cw = _count(cw, "cacheWriteInputTokenCount", False)
+    return (rid, t, op, model_id, *_context(get), it, ot, cr, cw, line)
+
+
+def _context(get) -> tuple[str, str, str, str, str, str]:
+    """The optional string fields of a record: principal, region, inference region, error, latency, metadata."""
+    ident = get("identity")
+    if type(ident) is dict:
+        arn = ident.get("arn")
+        if type(arn) is not str:
+            arn = _opt_str(arn, "identity.arn")
+    elif ident is None:
+        arn = ""
+    else:
+        raise _Bad("bad_field", f"identity is not an object: {_show(ident)}")
+    region = get("region")
+    if type(region) is not str:
+        region = _opt_str(region, "region")
+    infreg = get("inferenceRegion")
+    if type(infreg) is not str:
+        infreg = _opt_str(infreg, "inferenceRegion")
+    err = get("errorCode")
+    if type(err) is not str:
+        err = _opt_str(err, "errorCode")
+    perf = get("performanceConfig")
+    if perf is None:
+        latency = ""
+    elif type(perf) is dict:
+        latency = _opt_str(perf.get("latency"), "performanceConfig.latency")
+    else:
+        raise _Bad("bad_field", f"performanceConfig is not an object: {_show(perf)}")
+    meta = get("requestMetadata")
+    if meta is None:
+        meta_s = ""
+    elif type(meta) is dict:
+        meta_s = orjson.dumps(meta, option=orjson.OPT_SORT_KEYS).decode() if meta else ""
+    else:
+        raise _Bad("bad_field", f"requestMetadata is not an object: {_show(meta)}")
+    return arn, region, infreg, err, latency, meta_s
+
+
+def _rid_of(raw, r=None) -> str:
+    """The request id of a bad line, for the quarantine: only when it looks like an id."""
+    if type(r) is dict:
+        v = r.get("requestId")
+        return v if type(v) is str and _SAFE.fullmatch(v) else ""
+    m = _RID.search(bytes(raw[:4096]))
+    return m.group(1).decode() if m else ""
+

@@ -1,0 +1,207 @@
+"""What a collection writes: the parquet files of used and late records, and the manifest that lets a re-run over
+unchanged objects return at once.
+
+In: spilled batches (:mod:`spill`). Out: ``collect_logs.parquet``, ``collect_logs_late.parquet`` (written row group
+by row group, each file appearing only when complete), ``collect_quarantine.parquet`` and
+``collect_logs_manifest.json`` (names from :class:`tracker_utils.schema.COLLECT`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tracker_utils.collect.logs import scan
+from tracker_utils.collect.logs.listing import LogObject
+from tracker_utils.collect.logs.records import COLUMNS, DICT_COLUMNS, INT_COLUMNS
+from tracker_utils.schema import COLLECT, TOKENS
+
+USED_FILE = COLLECT.LOGS
+LATE_FILE = COLLECT.LOGS_LATE
+QUARANTINE_FILE = COLLECT.QUARANTINE
+MANIFEST_FILE = COLLECT.MANIFEST
+OUTPUTS = {"used": USED_FILE, "late": LATE_FILE, "quarantine": QUARANTINE_FILE}
+CACHE_VERSION = 1                 # bump when the parser's output for the same bytes changes
+ROW_GROUP_ROWS = 131072           # rows per parquet row group
+
+
+class LogsResult:
+    """What a collection found. ``used``, ``late`` and ``quarantine`` are DataFrames; when the collection was written
+    to a folder they are read from its parquet files on first use (``paths``), so holding a result costs nothing."""
+
+    def __init__(self, used=None, late=None, quarantine=None, quality: dict | None = None, files: list | None = None,
+                 paths: dict | None = None, cached: bool = False):
+        self._frames = {"used": used, "late": late, "quarantine": quarantine}
+        self.quality = quality or {}
+        self.files = files or []
+        self.paths = paths or {}
+        self.cached = cached
+        self.timings: dict = {}
+
+    def _get(self, name: str):
+        if self._frames[name] is None and name in self.paths:
+            import pandas as pd
+            self._frames[name] = pd.read_parquet(self.paths[name])
+        return self._frames[name]
+
+    def _set(self, name: str, value) -> None:
+        self._frames[name] = value
+
+    used = property(lambda self: self._get("used"), lambda self, v: self._set("used", v))
+    late = property(lambda self: self._get("late"), lambda self, v: self._set("late", v))
+    quarantine = property(lambda self: self._get("quarantine"), lambda self, v: self._set("quarantine", v))
+
+    def __repr__(self) -> str:
+        q = self.quality
+        return (f"LogsResult(records_read={q.get('records_read')}, used={q.get('records_used')}, "
+                f"late={q.get('records_late')}, cached={self.cached}, paths={sorted(self.paths)})")
+
+
+def _schema():
+    import pyarrow as pa
+    ts = pa.timestamp("ns", tz="UTC")
+    dict_t = pa.dictionary(pa.int32(), pa.string())
+    types = {"request_id": pa.string(), "timestamp": ts, "delivered_at": ts, "file": dict_t,
+             **{c: dict_t for c in DICT_COLUMNS}, **{c: pa.int64() for c in INT_COLUMNS}}
+    return pa.schema([(c, types[c]) for c in COLUMNS])
+
+
+def _table(b: dict, key: str, delivered_ns: int, schema):
+    import pyarrow as pa
+    n = b["n"]
+    off = b["rid_offsets"]
+    rid_t = pa.string() if off.dtype == np.int32 else pa.large_string()
+    arrays = {
+        "request_id": pa.Array.from_buffers(rid_t, n, [None, pa.py_buffer(off), pa.py_buffer(b["rid"])]),
+        "timestamp": pa.Array.from_buffers(schema.field("timestamp").type, n, [None, pa.py_buffer(b["timestamp"])]),
+        "delivered_at": pa.Array.from_buffers(schema.field("delivered_at").type, n,
+                                              [None, pa.py_buffer(np.full(n, delivered_ns, dtype=np.int64))]),
+        "file": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([key], pa.string())),
+        "line": pa.array(b["line"]),
+    }
+    if rid_t != pa.string():
+        arrays["request_id"] = arrays["request_id"].cast(pa.string())
+    for c in DICT_COLUMNS:
+        codes, values = b[c]
+        arrays[c] = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(values, pa.string()))
+    for c in TOKENS:
+        arrays[c] = pa.array(b[c])
+    return pa.Table.from_arrays([arrays[c] for c in COLUMNS], schema=schema)
+
+
+class _Writer:
+    """Rows to one parquet file, in row groups of ``ROW_GROUP_ROWS``, encoded on a background thread (pyarrow lets
+    go of the GIL) while the next row group is being put together; the file appears only when complete."""
+
+    def __init__(self, path: Path, schema):
+        import pyarrow.parquet as pq
+        from concurrent.futures import ThreadPoolExecutor
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.w = pq.ParquetWriter(str(self.tmp), schema, store_schema=False, compression="zstd", compression_level=1,
+                                  use_dictionary=["file", *DICT_COLUMNS])
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="parquet")
+        self.pending = None
+        self.buf: list = []
+        self.n = 0
+        self.rows = 0
+
+    def add(self, table) -> None:
+        if table.num_rows:
+            self.buf.append(table)
+            self.n += table.num_rows
+            self.rows += table.num_rows
+            if self.n >= ROW_GROUP_ROWS:
+                self.flush()
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            p, self.pending = self.pending, None
+            p.result()
+
+    def flush(self) -> None:
+        if self.buf:
+            import pyarrow as pa
+            table = pa.concat_tables(self.buf)
+            self.buf, self.n = [], 0
+            self._wait()             # at most one row group being written, one being gathered
+            self.pending = self.pool.submit(self._write, table)
+
+    def _write(self, table) -> None:
+        import pyarrow as pa
+        # one dictionary per column and row group: the writer encodes that ~40% faster than a dictionary per batch
+        table = table.unify_dictionaries().combine_chunks()
+        self.w.write_table(table, row_group_size=1 << 30)
+        del table
+        pa.default_memory_pool().release_unused()
+
+    def close(self) -> None:
+        self.flush()
+        self._wait()
+        self.pool.shutdown()
+        self.w.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            try:
+                self._wait()
+            except Exception:  # noqa: BLE001 - the first error is the one being raised
+                pass
+            self.pool.shutdown()
+            self.w.close()
+        finally:
+            if self.tmp.exists():
+                self.tmp.unlink()
+
+
+# --- the manifest: a re-run over unchanged objects reads nothing ---------------------------------------------------
+_CODE: str | None = None
+
+
+def _code_version() -> str:
+    """The hash of this package's code: a changed parser never reuses what an older one wrote."""
+    global _CODE
+    if _CODE is None:
+        h = hashlib.sha1()
+        for p in sorted(Path(__file__).parent.glob("*.py")):
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+        _CODE = h.hexdigest()[:16]
+    return _CODE
+
+
+def _signature(objects: list[LogObject], day: dt.date, as_of: dt.datetime | None, strict: bool) -> dict:
+    return {"version": CACHE_VERSION, "code": _code_version(), "day": day.isoformat(),
+            "as_of": as_of.isoformat() if as_of else None,
+            "strict": bool(strict), "max_line_bytes": scan.MAX_LINE_BYTES,
+            "objects": [[o.key, int(o.size), str(o.etag), o.delivered_at.isoformat()] for o in objects]}
+
+
+def _stat(p: Path) -> list:
+    st = p.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _cached(out_dir: Path, sig: dict) -> LogsResult | None:
+    """The result of an earlier collection over the same objects, if its files are still what it wrote."""
+    mpath = out_dir / MANIFEST_FILE
+    try:
+        m = json.loads(mpath.read_text())
+        if m.get("signature") != sig:
+            return None
+        paths = {k: out_dir / v for k, v in OUTPUTS.items()}
+        if any(_stat(paths[k]) != m["outputs"][k] for k in paths):
+            return None
+        return LogsResult(quality=m["quality"], files=m["files"], paths=paths, cached=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
