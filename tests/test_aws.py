@@ -19,10 +19,10 @@ import pytest
 from tests.aws_fixtures import (EMULATOR, duckdb_athena, put_metrics, queue_athena_result,
                                 queue_ce_pages, run_duckdb, upload_tree)
 from tests.conftest import REPO, write_params
-from tracker_utils import config
+from tracker_utils import config, money
 from tracker_utils.collect import stage as collect
 from tracker_utils.collect import athena
-from tracker_utils.collect import aws
+from tracker_utils.collect import aws, s3
 from tracker_utils.collect import bill as billsrc
 from tracker_utils.collect import cloudwatch as cwsrc
 from tracker_utils.collect import logs as logsrc
@@ -268,7 +268,7 @@ def test_listing_more_than_1000_objects(aws_env, tmp_path, monkeypatch):
     rec = Recorder()
     monkeypatch.setattr(aws, "EVENT_HOOKS", [("before-parameter-build", rec)])
     ctx = moto.ctx("us-east-1", account=account, bucket=bucket, prefix="logs")
-    objs, skipped = aws.list_log_objects(ctx, dt.date(2026, 10, 1), 3)
+    objs, skipped = s3.list_log_objects(ctx, dt.date(2026, 10, 1), 3)
     assert len(objs) == N_BIG and len({o.key for o in objs}) == N_BIG
     assert skipped == {"data_sidecar_folder": 1, "not_a_log_file": 1}
     hour_calls = [c for c in rec.ops("s3", "ListObjectsV2") if c[2].get("Prefix", "").endswith("/2026/10/01/05/")]
@@ -367,7 +367,7 @@ def test_cost_explorer_pages_discovery_and_cache(aws_env, tmp_path, monkeypatch)
     assert got["request"]["Filter"]["Dimensions"]["Values"] == sorted(services[:3])        # AgentCore is not Bedrock usage
     assert [bool(c[2].get("NextPageToken")) for c in rec.ops("ce", "GetCostAndUsage")] == [False, True, True]
     bill = billsrc.parse_cost_explorer_pages(got["pages"])
-    assert len(bill) == 30 and sum(billsrc.dec(c) for c in bill["cost_usd"]) == sum(billsrc.dec(f"0.{i:02d}") for i in range(1, 31))
+    assert len(bill) == 30 and sum(money.dec(c) for c in bill["cost_usd"]) == sum(money.dec(f"0.{i:02d}") for i in range(1, 31))
     n = len(rec.calls)
     again = aws.fetch_cost_explorer(ctx, day, tmp_path)                    # cached before the close: fetched again
     assert len(rec.calls) == n + 4 + 3 and again["closed"] and not again.get("from_cache")
@@ -390,11 +390,11 @@ def test_cur_export_download(aws_env, tmp_path):
     (src / "manifest.json").write_text("{}")
     upload_tree(moto, tmp_path / "src", "cur-bucket")
     ctx = moto.ctx()
-    paths = aws.fetch_cur(ctx, "s3://cur-bucket/exports/bedrock/", tmp_path / "dl")
+    paths = s3.fetch_cur(ctx, "s3://cur-bucket/exports/bedrock/", tmp_path / "dl")
     assert [p.name for p in paths] == ["part-0.csv.gz"]
     df, report = billsrc.read_cur(paths, "2026-10-18", "2026-10-18")
     assert report["rows_read"] == 2 and list(df["cost_usd"]) == ["0.0006375"]
-    assert aws.fetch_cur(ctx, "s3://cur-bucket/exports/bedrock/", tmp_path / "dl") == paths   # no re-download needed
+    assert s3.fetch_cur(ctx, "s3://cur-bucket/exports/bedrock/", tmp_path / "dl") == paths   # no re-download needed
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -415,10 +415,10 @@ def test_access_denied_and_expired_messages(aws_demo, monkeypatch):
         return str(e.value)
 
     deny = lambda code="AccessDenied", status=403: (lambda op: True, code, status)      # noqa: E731
-    assert message(lambda c: aws.list_log_objects(c, day, 3), {"s3": deny()}) == \
+    assert message(lambda c: s3.list_log_objects(c, day, 3), {"s3": deny()}) == \
         f"AccessDenied: the kit needs s3:ListBucket on arn:aws:s3:::{spec.bucket}"
     monkeypatch.setattr(aws, "EVENT_HOOKS", [("before-send", Injector({"s3": (lambda op: op == "GetObject", "AccessDenied", 403)}))])
-    objs, _ = aws.list_log_objects(moto.ctx("us-east-1", account=spec.account, bucket=spec.bucket, prefix=spec.prefix), day, 3)
+    objs, _ = s3.list_log_objects(moto.ctx("us-east-1", account=spec.account, bucket=spec.bucket, prefix=spec.prefix), day, 3)
     with pytest.raises(aws.AwsAccessError, match=r"^AccessDenied: the kit needs s3:GetObject on arn:aws:s3:::demo-bedrock-logs/bedrock/"):
         objs[0].read()
     assert message(lambda c: aws.fetch_cloudwatch(c, day), {"cloudwatch": deny()}) == \
@@ -429,7 +429,7 @@ def test_access_denied_and_expired_messages(aws_demo, monkeypatch):
         "AccessDenied: the kit needs ce:GetDimensionValues on *"
     assert message(lambda c: athena.run_query(c, "SELECT 1", None, "bedrock_logs"), {"athena": deny("AccessDeniedException", 400)}) == \
         f"AccessDenied: the kit needs athena:StartQueryExecution on arn:aws:athena:us-east-1:{spec.account}:workgroup/primary"
-    expired = message(lambda c: aws.list_log_objects(c, day, 3), {"s3": deny("ExpiredToken", 400)})
+    expired = message(lambda c: s3.list_log_objects(c, day, 3), {"s3": deny("ExpiredToken", 400)})
     assert expired.startswith("ExpiredToken: the AWS credentials have expired") and "s3:ListBucket" in expired
     assert message(lambda c: aws.fetch_cloudwatch(c, day), {"cloudwatch": deny("ExpiredToken", 403)}).startswith("ExpiredToken:")
     assert message(lambda c: aws.fetch_cost_explorer(c, day, Path("/nonexistent-cache")),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -271,6 +270,54 @@ def _meta(v) -> str:
     return orjson.dumps(m, option=orjson.OPT_SORT_KEYS).decode() if isinstance(m, dict) and m else ""
 
 
+def _usage_row(r, ix: dict, fate: str) -> dict:
+    """One aggregated row of the query as a frame row of the local reader's shape (no request id, file or line)."""
+    hour = dt.datetime.fromtimestamp(_int(r[ix["hour_s"]]), dt.timezone.utc)
+    dms = r[ix["delivered_ms"]]
+    delivered = dt.datetime.fromtimestamp(_int(dms) / 1000, dt.timezone.utc) if dms not in (None, "") else hour
+    return {
+        "request_id": "", "timestamp": hour, "operation": r[ix["operation"]] or "", "model_id": r[ix["model_id"]] or "",
+        "principal": r[ix["principal"]] or "", "region": r[ix["region"]] or "",
+        "inference_region": r[ix["inference_region"]] or "",
+        **{c: _int(r[ix[c]]) for c in TOKEN_COLUMNS},
+        "error_code": r[ix["error_code"]] or "", "latency": r[ix["latency"]] or "",
+        "request_metadata": _meta(r[ix["request_metadata"]]), "file": "", "line": 0, "delivered_at": delivered,
+        "records": _int(r[ix["records"]]), "_late": fate == "late",
+    }
+
+
+def _frames(usage: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The used and late frames, typed and ordered like the local reader's."""
+    df = pd.DataFrame(usage, columns=FRAME_COLUMNS + ["_late"])
+    for c in logsrc.INT_COLUMNS + ["records"]:
+        df[c] = df[c].astype("int64")
+    for c in ("timestamp", "delivered_at"):
+        df[c] = pd.to_datetime(df[c], utc=True)
+    df["_late"] = df["_late"].astype(bool)
+    df = df.sort_values(["timestamp", "model_id", "principal", "operation", "request_metadata", "error_code"],
+                        kind="stable").reset_index(drop=True)
+    used = df[~df["_late"]].drop(columns="_late").reset_index(drop=True)
+    late = df[df["_late"]].drop(columns="_late").reset_index(drop=True)
+    return used, late
+
+
+def _quality(counts: dict, total: dict) -> dict:
+    if sum(counts.values()) != total["records_read"]:
+        raise AthenaQueryError(f"query counts do not add up: {counts} vs {total}")
+    by_kind = {k: counts[k] for k in ("duplicate", "malformed") if counts[k]}
+    return {
+        "files_read": total["files_read"],
+        "files_bad": {},
+        "records_read": total["records_read"],
+        "records_used": counts["used"],
+        "records_late": counts["late"],
+        "records_outside_day": counts["outside_day"],
+        "records_duplicate": counts["duplicate"],
+        "records_malformed": counts["malformed"],
+        "records_quarantined_by_kind": dict(sorted(by_kind.items())),
+    }
+
+
 def result_to_logs(columns: list[str], rows: list[list], info: dict | None = None,
                    principal: str = ALL) -> logsrc.LogsResult:
     """Turn the query's rows (strings from Athena, typed values from DuckDB) into a LogsResult."""
@@ -287,46 +334,12 @@ def result_to_logs(columns: list[str], rows: list[list], info: dict | None = Non
         if fate not in counts:
             raise AthenaQueryError(f"query result has an unknown fate {fate!r}")
         counts[fate] += _int(r[ix["records"]])
-        if fate not in ("used", "late"):
-            continue
-        hour = dt.datetime.fromtimestamp(_int(r[ix["hour_s"]]), dt.timezone.utc)
-        dms = r[ix["delivered_ms"]]
-        delivered = dt.datetime.fromtimestamp(_int(dms) / 1000, dt.timezone.utc) if dms not in (None, "") else hour
-        usage.append({
-            "request_id": "", "timestamp": hour, "operation": r[ix["operation"]] or "", "model_id": r[ix["model_id"]] or "",
-            "principal": r[ix["principal"]] or "", "region": r[ix["region"]] or "",
-            "inference_region": r[ix["inference_region"]] or "",
-            **{c: _int(r[ix[c]]) for c in TOKEN_COLUMNS},
-            "error_code": r[ix["error_code"]] or "", "latency": r[ix["latency"]] or "",
-            "request_metadata": _meta(r[ix["request_metadata"]]), "file": "", "line": 0, "delivered_at": delivered,
-            "records": _int(r[ix["records"]]), "_late": fate == "late",
-        })
+        if fate in ("used", "late"):
+            usage.append(_usage_row(r, ix, fate))
     if total is None:
         raise AthenaQueryError("query result has no total row")
-    df = pd.DataFrame(usage, columns=FRAME_COLUMNS + ["_late"])
-    for c in logsrc.INT_COLUMNS + ["records"]:
-        df[c] = df[c].astype("int64")
-    for c in ("timestamp", "delivered_at"):
-        df[c] = pd.to_datetime(df[c], utc=True)
-    df["_late"] = df["_late"].astype(bool)
-    df = df.sort_values(["timestamp", "model_id", "principal", "operation", "request_metadata", "error_code"],
-                        kind="stable").reset_index(drop=True)
-    used = df[~df["_late"]].drop(columns="_late").reset_index(drop=True)
-    late = df[df["_late"]].drop(columns="_late").reset_index(drop=True)
-    if sum(counts.values()) != total["records_read"]:
-        raise AthenaQueryError(f"query counts do not add up: {counts} vs {total}")
-    by_kind = {k: counts[k] for k in ("duplicate", "malformed") if counts[k]}
-    quality = {
-        "files_read": total["files_read"],
-        "files_bad": {},
-        "records_read": total["records_read"],
-        "records_used": counts["used"],
-        "records_late": counts["late"],
-        "records_outside_day": counts["outside_day"],
-        "records_duplicate": counts["duplicate"],
-        "records_malformed": counts["malformed"],
-        "records_quarantined_by_kind": dict(sorted(by_kind.items())),
-    }
+    used, late = _frames(usage)
+    quality = _quality(counts, total)
     if principal != ALL:
         # the filter is applied while scanning: the counts cover the filtered principals' records only
         quality["principal_filter"] = principal
@@ -345,32 +358,3 @@ def collect(ctx: AwsContext, cfg) -> logsrc.LogsResult:
                                     [athena_parameter(v) for v in values], database=_ident(p.athena_database, "athena_database"),
                                     workgroup=p.athena_workgroup, output=p.athena_output)
     return result_to_logs(columns, rows, info, principal)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tracker_utils.collect.athena create-table|show-ddl|show-query --params FILE``."""
-    import argparse
-    from tracker_utils.config import load_params
-    ap = argparse.ArgumentParser(prog="python -m tracker_utils.collect.athena")
-    ap.add_argument("command", choices=["create-table", "show-ddl", "show-query"])
-    ap.add_argument("--params", default="")
-    ap.add_argument("--endpoint-url", default=None)
-    a = ap.parse_args(argv)
-    p = load_params(a.params or None, {"endpoint_url": a.endpoint_url} if a.endpoint_url else None)
-    if a.command == "show-ddl":
-        print(create_table_sql(p))
-        return 0
-    if a.command == "show-query":
-        print(query_text(None, p.athena_database, p.athena_table, with_comments=True))
-        return 0
-    try:
-        ids = create_table(AwsContext.from_params(p, p.regions[0]), p)
-    except AwsAccessError as e:
-        print(str(e), file=sys.stderr)
-        return 2
-    print(f"created {p.athena_database}.{p.athena_table} (queries {', '.join(ids)})")
-    return 0
-
-
-if __name__ == "__main__":      # pragma: no cover
-    raise SystemExit(main())

@@ -11,7 +11,7 @@ import datetime as dt
 import fcntl
 import json
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -19,6 +19,8 @@ from tracker_utils.config import RunConfig, resolve_path
 from tracker_utils.io import read_json, write_json, write_parquet
 from tracker_utils.collect import cloudwatch as cwsrc
 from tracker_utils.collect import logs as logsrc
+from tracker_utils.money import plain, to_series
+from tracker_utils.schema import COLLECT
 
 BEDROCK_FIRST_PARTY = "Amazon Bedrock"
 
@@ -57,10 +59,10 @@ def _local_sources(cfg: RunConfig):
 def _previous_collection(cfg: RunConfig) -> dict | None:
     """What an earlier collection of this date and region saw (its object manifest and collection time)."""
     try:
-        as_of = read_json(cfg.data("collect.json"))["as_of"]
+        as_of = read_json(cfg.data(COLLECT.SUMMARY))["as_of"]
         t = dt.datetime.fromisoformat(as_of)
         # objects delivered after that collection's time did not exist for it (the demo replays a point in time)
-        files = {f["key"] for f in read_json(cfg.data("collect_files.json"))
+        files = {f["key"] for f in read_json(cfg.data(COLLECT.FILES))
                  if dt.datetime.fromisoformat(f["delivered_at"]) <= t}
         return {"files": files, "as_of": as_of}
     except (OSError, ValueError, KeyError, TypeError):
@@ -94,91 +96,122 @@ def _resolve_profiles(cfg: RunConfig, ctx, res) -> dict:
     return {"resolved": sorted(added)} if added else {}
 
 
+@dataclass
+class _Sources:
+    """What was found for one date and region, before anything is written."""
+    objects: list
+    skipped: dict
+    cloudwatch: dict | None
+    cost_explorer: dict | None
+    ctx: object = None               # the AWS context, when reading from AWS
+    athena: object = None            # a LogsResult already made by Athena
+
+
+def _aws_sources(cfg: RunConfig) -> _Sources:
+    from tracker_utils.collect import aws, s3
+    p = cfg.params
+    ctx = aws.AwsContext.from_params(p, cfg.region)
+    athena_res, objs, skipped = None, [], {}
+    if p.engine == "athena":
+        from tracker_utils.collect import athena
+        athena_res = athena.collect(ctx, cfg)
+    else:
+        objs, skipped = s3.list_log_objects(ctx, cfg.day, p.window_after_hours)
+    cw_rec = aws.fetch_cloudwatch(ctx, cfg.day)
+    ce_rec = None
+    if p.cost_source == "ce":      # one paid request per day, shared by every region (runs may be parallel)
+        cache = resolve_path(p.output_dir) / "_cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        with open(cache / f"costexplorer-{cfg.date}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
+    return _Sources(objs, skipped, cw_rec, ce_rec, ctx=ctx, athena=athena_res)
+
+
+def _collect_logs(cfg: RunConfig, src: _Sources):
+    """The logs of the day: ``collect_logs*.parquet`` and ``collect_quarantine.parquet``."""
+    if src.athena is not None:
+        res = src.athena
+        write_parquet(res.used, cfg.data(COLLECT.LOGS))
+        write_parquet(res.late, cfg.data(COLLECT.LOGS_LATE))
+        write_parquet(res.quarantine, cfg.data(COLLECT.QUARANTINE))
+        return res
+    # writes the files itself, and reuses them when the objects are unchanged
+    p = cfg.params
+    return logsrc.collect(src.objects, cfg.day, cfg.as_of, strict=p.strict, workers=logsrc.default_workers(p.jobs),
+                          out_dir=cfg.data_dir)
+
+
+def _collect_cloudwatch(cfg: RunConfig, cw_rec: dict | None) -> pd.DataFrame:
+    if cw_rec is not None:
+        write_json(cfg.data_dir / "raw" / "cloudwatch" / cfg.region / f"{cfg.date}.json", cw_rec)
+        cw = cwsrc.parse_metric_data(cw_rec)
+    else:
+        cw = pd.DataFrame(columns=cwsrc.COLUMNS)
+    write_parquet(cw, cfg.data(COLLECT.CLOUDWATCH))
+    return cw
+
+
+def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]:
+    """The bill lines of the day (every region) and what is known about where they came from."""
+    from tracker_utils.collect import bill as billsrc
+    p = cfg.params
+    info: dict = {"source": p.cost_source, "scope": p.bill_services}
+    if p.cost_source == "ce" and ce_rec is not None:
+        write_json(cfg.data_dir / "raw" / "costexplorer" / f"{cfg.date}.json", ce_rec)
+        bill = billsrc.parse_cost_explorer_pages(ce_rec["pages"])
+        # a recording made by the kit covers every Bedrock service it discovered ("scope": "all"); a recording
+        # from elsewhere is judged by its request's SERVICE filter
+        info["scope"] = "first_party" if p.bill_services == "first_party" else (
+            ce_rec.get("scope") or bill_scope(ce_rec.get("request"), p.bill_services))
+    elif p.cost_source == "cur":
+        if p.cur.startswith("s3://"):
+            from tracker_utils.collect import aws, s3
+            cur_paths = s3.fetch_cur(aws.AwsContext.from_params(p, cfg.region), p.cur, cfg.data_dir / "raw" / "cur")
+        else:
+            cur_paths = [resolve_path(p.cur)]
+        bill, cur_info = billsrc.read_cur(cur_paths, cfg.date, cfg.date)
+        info = {"source": p.cost_source, **cur_info, "scope": p.bill_services}
+    else:
+        bill = billsrc.empty_bill()
+        info = {"source": p.cost_source, "missing": p.cost_source != "none", "scope": p.bill_services}
+    return bill, info
+
+
+def _collect_bill(cfg: RunConfig, ce_rec: dict | None) -> dict:
+    """``collect_bill.parquet``: this region's bill lines; lines of other regions and of none are counted."""
+    bill, info = _read_bill(cfg, ce_rec)
+    if cfg.params.bill_services == "first_party":
+        bill = bill[bill["service"] == BEDROCK_FIRST_PARTY]
+    in_region = bill["region"] == cfg.region
+    info["other_region_lines"] = int((bill["region"].notna() & ~in_region & (bill["region"] != "")).sum())
+    unplaced = bill[bill["region"].isna() | (bill["region"] == "")]
+    info["unplaced_lines"] = [{"service": r.service, "usage_type": r.usage_type, "cost_usd": plain(r.cost_usd)}
+                              for r in unplaced.itertuples()]
+    bill = bill[in_region].reset_index(drop=True)
+    bill["cost_usd"] = to_series(bill["cost_usd"], bill.index)
+    write_parquet(bill, cfg.data(COLLECT.BILL))
+    return info
+
+
 def run(cfg: RunConfig) -> dict:
     """Collect one date and region. Returns the collect summary (also written to ``data/collect.json``)."""
     t0 = time.perf_counter()
     p = cfg.params
-    from tracker_utils.collect import bill as billsrc
-
-    athena_frame = None
     if p.source in ("demo", "local"):
-        objs, skipped, cw_rec, ce_rec = _local_sources(cfg)
+        src = _Sources(*_local_sources(cfg))
     else:
-        from tracker_utils.collect import aws
-        ctx = aws.AwsContext.from_params(p, cfg.region)
-        if p.engine == "athena":
-            from tracker_utils.collect import athena
-            athena_frame = athena.collect(ctx, cfg)
-            objs, skipped = [], {}
-        else:
-            objs, skipped = aws.list_log_objects(ctx, cfg.day, p.window_after_hours)
-        cw_rec = aws.fetch_cloudwatch(ctx, cfg.day)
-        ce_rec = None
-        if p.cost_source == "ce":      # one paid request per day, shared by every region (runs may be parallel)
-            cache = resolve_path(p.output_dir) / "_cache"
-            cache.mkdir(parents=True, exist_ok=True)
-            with open(cache / f"costexplorer-{cfg.date}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
-
+        src = _aws_sources(cfg)
     previous = _previous_collection(cfg)
-    # logs --------------------------------------------------------------------------------------------------------
-    if athena_frame is not None:
-        res = athena_frame
-        write_parquet(res.used, cfg.data("collect_logs.parquet"))
-        write_parquet(res.late, cfg.data("collect_logs_late.parquet"))
-        write_parquet(res.quarantine, cfg.data("collect_quarantine.parquet"))
-    else:   # writes data/collect_logs*.parquet and collect_quarantine.parquet itself; reuses them if the objects are unchanged
-        res = logsrc.collect(objs, cfg.day, cfg.as_of, strict=p.strict, workers=logsrc.default_workers(p.jobs),
-                             out_dir=cfg.data_dir)
-
-    # CloudWatch --------------------------------------------------------------------------------------------------
-    raw = cfg.data_dir / "raw"
-    if cw_rec is not None:
-        write_json(raw / "cloudwatch" / cfg.region / f"{cfg.date}.json", cw_rec)
-        cw = cwsrc.parse_metric_data(cw_rec)
-    else:
-        cw = pd.DataFrame(columns=cwsrc.COLUMNS)
-    write_parquet(cw, cfg.data("collect_cloudwatch.parquet"))
-
-    # the bill ----------------------------------------------------------------------------------------------------
-    bill_info: dict = {"source": p.cost_source}
-    if p.cost_source == "ce" and ce_rec is not None:
-        write_json(raw / "costexplorer" / f"{cfg.date}.json", ce_rec)
-        bill = billsrc.parse_cost_explorer_pages(ce_rec["pages"])
-        # a recording made by the kit covers every Bedrock service it discovered ("scope": "all"); a recording
-        # from elsewhere is judged by its request's SERVICE filter
-        bill_info["scope"] = "first_party" if p.bill_services == "first_party" else (
-            ce_rec.get("scope") or bill_scope(ce_rec.get("request"), p.bill_services))
-    elif p.cost_source == "cur":
-        cur_paths = [p.cur]
-        if p.cur.startswith("s3://"):
-            from tracker_utils.collect import aws
-            cur_paths = aws.fetch_cur(aws.AwsContext.from_params(p, cfg.region), p.cur, cfg.data_dir / "raw" / "cur")
-        else:
-            cur_paths = [resolve_path(p.cur)]
-        bill, cur_info = billsrc.read_cur(cur_paths, cfg.date, cfg.date)
-        bill_info.update(cur_info)
-        bill_info["scope"] = p.bill_services
-    else:
-        bill = billsrc.empty_bill()
-        bill_info["missing"] = p.cost_source != "none"
-        bill_info["scope"] = p.bill_services
-    if p.bill_services == "first_party":
-        bill = bill[bill["service"] == BEDROCK_FIRST_PARTY]
-    in_region = bill["region"] == cfg.region
-    bill_info["other_region_lines"] = int((bill["region"].notna() & ~in_region & (bill["region"] != "")).sum())
-    unplaced = bill[bill["region"].isna() | (bill["region"] == "")]
-    bill_info["unplaced_lines"] = [{"service": r.service, "usage_type": r.usage_type, "cost_usd": str(r.cost_usd)}
-                                   for r in unplaced.itertuples()]
-    write_parquet(bill[in_region].reset_index(drop=True), cfg.data("collect_bill.parquet"))
-
+    res = _collect_logs(cfg, src)
+    cw = _collect_cloudwatch(cfg, src.cloudwatch)
+    bill_info = _collect_bill(cfg, src.cost_explorer)
     quality = dict(res.quality)
     if p.source == "aws":
-        fetched = _resolve_profiles(cfg, ctx, res)
+        fetched = _resolve_profiles(cfg, src.ctx, res)
         if fetched:              # only when something was fetched or failed: otherwise identical to a local run
             quality["application_profiles"] = fetched
-    quality["files_skipped"] = skipped
+    quality["files_skipped"] = src.skipped
     quality["arrived_since_previous_collection"] = _arrivals(previous, res)
     summary = {
         "date": cfg.date, "region": cfg.region, "source": p.source, "engine": p.engine,
@@ -186,10 +219,11 @@ def run(cfg: RunConfig) -> dict:
         "as_of_param": p.logs_as_of,
         "window": {"first_hour": f"{cfg.date}T00:00Z", "hours": 24 + p.window_after_hours},
         "data_quality": quality,
-        "cloudwatch": {"recorded": cw_rec is not None, "series": int(cw[["model_id", "metric"]].drop_duplicates().shape[0])},
+        "cloudwatch": {"recorded": src.cloudwatch is not None,
+                       "series": int(cw[["model_id", "metric"]].drop_duplicates().shape[0])},
         "bill": bill_info,
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    write_json(cfg.data("collect_files.json"), res.files)
-    write_json(cfg.data("collect.json"), summary)
+    write_json(cfg.data(COLLECT.FILES), res.files)
+    write_json(cfg.data(COLLECT.SUMMARY), summary)
     return summary
