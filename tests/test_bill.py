@@ -8,7 +8,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from tracker_utils.collect.bill import (BILL_COLUMNS, dec_str, empty_bill, parse_cost_explorer_pages,
+from tracker_utils.money import plain as dec_str
+from tracker_utils.collect.bill import (BILL_COLUMNS, empty_bill, parse_cost_explorer_pages,
                                         read_cur)
 
 # NB: "shape" is also a pandas attribute, so that column is always read as df["shape"].

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tracker_utils import money
 from tracker_utils.price import book as P
 from tracker_utils.price.book import PriceBook, Resolved
 from tracker_utils.run import cli
@@ -156,7 +157,7 @@ def test_every_row_is_priced_exactly(book, row):
     assert q["base_model"] == row["model"] and q["scope"] == row["scope"]
     assert q["unpriced"] == []
     assert q["lines"] == [{"unit": row["unit"], "tokens": n, "usd_per_1k": P.plain(price),
-                           "cost_usd": P.fmt_usd(expected), "cost_usd_exact": P.plain(expected)}]
+                           "cost_usd": money.money(expected), "cost_usd_exact": money.plain(expected)}]
     assert D(q["total_usd_exact"]) == expected
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from tracker_utils.money import dec, plain
 from tracker_utils.usage_types import EDITION_SUFFIX, is_bedrock_service, parse_usage_type
 
 BILL_COLUMNS = ["date", "service", "usage_type", "operation", "region", "region_code", "shape",
@@ -52,21 +53,6 @@ def empty_bill() -> pd.DataFrame:
     return df.astype({"tokens": "int64", "long_context": bool, "recognized": bool})
 
 
-def dec(value) -> Decimal:
-    """Exact Decimal of a CE/CUR amount (string, int, or a float via its shortest repr)."""
-    if value is None or (isinstance(value, float) and value != value) or value == "":
-        return Decimal(0)
-    try:
-        return Decimal(value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value))
-    except InvalidOperation:
-        raise ValueError(f"not a decimal amount: {value!r}") from None
-
-
-def dec_str(d: Decimal) -> str:
-    """Plain, normalised decimal string: Decimal('6.3750E-4') -> '0.0006375', zero -> '0'."""
-    return "0" if d == 0 else format(d.normalize(), "f")
-
-
 @lru_cache(maxsize=4096)
 def _parse(usage_type: str, service: str):
     return parse_usage_type(usage_type, service if service else None)
@@ -86,8 +72,8 @@ def _rows_to_frame(acc: dict, source: str) -> pd.DataFrame:
             "date": date, "service": service, "usage_type": usage_type, "operation": operation,
             "region": u.region or region_fb or None, "region_code": u.region_code, "shape": u.shape,
             "billing_name": u.billing_name, "unit": u.unit, "tier": u.tier, "scope": u.scope,
-            "endpoint": u.endpoint, "long_context": u.long_context, "quantity": dec_str(qty),
-            "tokens": tokens, "cost_usd": dec_str(cost), "recognized": u.recognized,
+            "endpoint": u.endpoint, "long_context": u.long_context, "quantity": plain(qty),
+            "tokens": tokens, "cost_usd": plain(cost), "recognized": u.recognized,
             "reason": u.reason, "principal": principal, "source": source})
     df = pd.DataFrame(out, columns=BILL_COLUMNS)
     return df.astype({"tokens": "int64", "long_context": bool, "recognized": bool})
@@ -214,6 +200,33 @@ def _utc_day(col: pa.ChunkedArray) -> pa.Array:
     return pc.cast(pc.cast(col, pa.date32()), pa.string())
 
 
+def _bedrock_rows(t: pa.Table, path: Path) -> pa.Table | None:
+    """The Bedrock rows of one CUR file (first party, or Marketplace "(Amazon Bedrock Edition)"), with the columns
+    the bill needs and exact decimal amounts; None when it has none."""
+    t = t.combine_chunks()
+    code, pname = _str(t, "line_item_product_code"), _product_name(t)
+    is_fp = pc.is_in(code, value_set=pa.array(list(CUR_PRODUCT_SERVICE)))
+    is_mp = pc.and_(pc.equal(_str(t, "bill_billing_entity"), "AWS Marketplace"),
+                    pc.fill_null(pc.ends_with(pname, EDITION_SUFFIX), False))
+    mask = _flat(pc.or_(is_fp, is_mp))
+    t, code, pname = t.filter(mask), code.filter(mask), pname.filter(mask)
+    if t.num_rows == 0:
+        return None
+    try:
+        qty, cost = _dec_col(t["line_item_usage_amount"]), _dec_col(t["line_item_unblended_cost"])
+    except pa.ArrowInvalid as e:
+        raise ValueError(f"{path}: an amount is not a decimal number ({e})") from None
+    return pa.table({
+        "date": _utc_day(t["line_item_usage_start_date"]),
+        "service": pc.if_else(pc.equal(code, "AmazonBedrockService"), "Amazon Bedrock Service",
+                              pc.if_else(pc.equal(code, "AmazonBedrock"), "Amazon Bedrock", pname)),
+        "usage_type": _str(t, "line_item_usage_type"), "operation": _str(t, "line_item_operation"),
+        "principal": _str(t, "line_item_iam_principal"), "region": _str(t, "product_region_code"),
+        "lit": _str(t, "line_item_line_item_type"),
+        "qty": qty, "cost": cost,
+    })
+
+
 def read_cur(paths: list[str | Path], start: str, end: str) -> tuple[pd.DataFrame, dict]:
     """Read CUR 2.0 data export files (parquet or csv[.gz]; files or folders, recursively).
 
@@ -234,53 +247,33 @@ def read_cur(paths: list[str | Path], start: str, end: str) -> tuple[pd.DataFram
     start, end = str(start)[:10], str(end)[:10]
     acc: dict = {}
     excluded: dict = defaultdict(lambda: [0, Decimal(0)])
-    rows_read = rows_used = rows_in = rows_no_date = 0
+    n = {"read": 0, "used": 0, "in_range": 0, "no_date": 0}
     files = _cur_files(paths)
     for path in files:
         t = _read_cur_file(path)
-        rows_read += t.num_rows
-        if t.num_rows == 0:
+        n["read"] += t.num_rows
+        g = _bedrock_rows(t, path) if t.num_rows else None
+        if g is None:
             continue
-        t = t.combine_chunks()
-        code, pname = _str(t, "line_item_product_code"), _product_name(t)
-        is_fp = pc.is_in(code, value_set=pa.array(list(CUR_PRODUCT_SERVICE)))
-        is_mp = pc.and_(pc.equal(_str(t, "bill_billing_entity"), "AWS Marketplace"),
-                        pc.fill_null(pc.ends_with(pname, EDITION_SUFFIX), False))
-        mask = _flat(pc.or_(is_fp, is_mp))
-        t, code, pname = t.filter(mask), code.filter(mask), pname.filter(mask)
-        if t.num_rows == 0:
-            continue
-        try:
-            qty, cost = _dec_col(t["line_item_usage_amount"]), _dec_col(t["line_item_unblended_cost"])
-        except pa.ArrowInvalid as e:
-            raise ValueError(f"{path}: an amount is not a decimal number ({e})") from None
-        g = pa.table({
-            "date": _utc_day(t["line_item_usage_start_date"]),
-            "service": pc.if_else(pc.equal(code, "AmazonBedrockService"), "Amazon Bedrock Service",
-                                  pc.if_else(pc.equal(code, "AmazonBedrock"), "Amazon Bedrock", pname)),
-            "usage_type": _str(t, "line_item_usage_type"), "operation": _str(t, "line_item_operation"),
-            "principal": _str(t, "line_item_iam_principal"), "region": _str(t, "product_region_code"),
-            "lit": _str(t, "line_item_line_item_type"),
-            "qty": qty, "cost": cost,
-        })
-        rows_no_date += g["date"].null_count
+        n["no_date"] += g["date"].null_count
         g = g.filter(pc.and_(pc.greater_equal(g["date"], start), pc.less_equal(g["date"], end)))
-        rows_in += g.num_rows
+        n["in_range"] += g.num_rows
         kept = pc.is_in(g["lit"], value_set=pa.array(CUR_KEPT_TYPES))
         for r in g.filter(pc.invert(kept)).group_by("lit").aggregate([("cost", "sum"), ("cost", "count")]).to_pylist():
             e = excluded[r["lit"]]
             e[0] += r["cost_count"]
             e[1] += r["cost_sum"]
         g = g.filter(kept)
-        rows_used += g.num_rows
+        n["used"] += g.num_rows
         agg = g.group_by(list(_KEY)).aggregate([("qty", "sum"), ("cost", "sum"), ("region", "max")])
         for r in agg.to_pylist():
             _add(acc, tuple(r[k] for k in _KEY), r["qty_sum"], r["cost_sum"], r["region_max"] or None)
+    rows_read, rows_used, rows_in, rows_no_date = n["read"], n["used"], n["in_range"], n["no_date"]
     report = {"rows_read": rows_read, "rows_used": rows_used, "rows_bedrock_in_range": rows_in,
               "rows_bedrock_without_date": rows_no_date, "files": len(files),
-              "excluded": {k: {"rows": v[0], "cost_usd": dec_str(v[1])} for k, v in sorted(excluded.items())}}
+              "excluded": {k: {"rows": v[0], "cost_usd": plain(v[1])} for k, v in sorted(excluded.items())}}
     return _rows_to_frame(acc, "cur"), report
 
 
-__all__ = ["BILL_COLUMNS", "CUR_KEPT_TYPES", "CUR_PRODUCT_SERVICE", "dec", "dec_str", "empty_bill",
+__all__ = ["BILL_COLUMNS", "CUR_KEPT_TYPES", "CUR_PRODUCT_SERVICE", "empty_bill",
            "is_bedrock_service", "parse_cost_explorer_pages", "read_cur"]

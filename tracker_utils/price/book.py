@@ -24,9 +24,11 @@ import csv
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable
+
+from tracker_utils.money import money, plain
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PARAMS = REPO / "params"
@@ -109,21 +111,6 @@ def line_cost(unit: str, count: int, usd_per_1k: Decimal) -> Decimal:
     if is_token_unit(unit):
         return Decimal(int(count)) * usd_per_1k / THOUSAND
     return Decimal(int(count)) * usd_per_1k
-
-
-def fmt_usd(d: Decimal, places: Decimal = SIX_PLACES) -> str:
-    """Round once for display (ROUND_HALF_EVEN) and print without exponent."""
-    return format(d.quantize(places, rounding=ROUND_HALF_EVEN), "f")
-
-
-def plain(d: Decimal) -> str:
-    """Exact decimal as a plain string (no exponent): 0.00025, 0.070158, 0."""
-    if d == 0:
-        return "0"
-    s = format(d, "f")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return s
 
 
 def _split_profile(model_id: str) -> tuple[str | None, str]:
@@ -291,7 +278,7 @@ class PriceBook:
                 continue
             c = line_cost(unit, n, price)
             total += c
-            lines.append({"unit": unit, "tokens": n, "usd_per_1k": plain(price), "cost_usd": fmt_usd(c),
+            lines.append({"unit": unit, "tokens": n, "usd_per_1k": plain(price), "cost_usd": money(c),
                           "cost_usd_exact": plain(c)})
         return {
             "model": model_id,
@@ -302,7 +289,7 @@ class PriceBook:
             "tier": tier,
             "date": d.isoformat(),
             "lines": lines,
-            "total_usd": fmt_usd(total),
+            "total_usd": money(total),
             "total_usd_exact": plain(total),
             "unpriced": unpriced,
             # False when the book has no row at all for this model in this region: every
