@@ -13,8 +13,8 @@ import pytest
 from tests.test_pipeline import compare_summary
 from tracker_utils import config
 from tracker_utils.collect import stage as collect
-from tracker_utils.price import pricer as pricing
-from tracker_utils.reconcile import ledger as reconcile
+from tracker_utils.price import stage as pricing
+from tracker_utils.reconcile import stage as reconcile
 from tracker_utils.demo import CANARY
 from tracker_utils.collect.logs import StrictError
 

@@ -6,7 +6,9 @@ from decimal import Decimal as D
 import pandas as pd
 import pytest
 
+from tracker_utils.money import money, usd
 from tracker_utils.reconcile import ledger as R
+from tracker_utils.reconcile import verdict
 from tracker_utils.apps import Attribution, principal_parts
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -48,7 +50,7 @@ def case():
                               "metric": "ModelInvocationLogsS3DeliveryFailure", "value": 4}])
     models, hourly, ut = R.reconcile(logs, late, cw, bill, delivery, {"scope": "all", "source": "ce"},
                                      ["anthropic.claude-9-mega-v1:0"])
-    return R.summarise(models, {}), hourly, ut
+    return verdict.summarise(models, {}), hourly, ut
 
 
 def gaps(summary, model=HAIKU):
@@ -97,7 +99,7 @@ def test_unexplained_when_logs_short_without_delivery_failure():
     empty = logs.iloc[0:0]
     models, hourly, _ = R.reconcile(logs, empty, cw, pd.DataFrame(columns=["usage_type"]), pd.DataFrame(
         columns=["hour", "model_id", "metric", "value"]), {"scope": "all", "source": "none", "missing": False}, [])
-    s = R.summarise(models, {})
+    s = verdict.summarise(models, {})
     g = gaps(s)["unexplained"]
     assert (g["invocations"], g["input_tokens"], g["output_tokens"]) == (2, 200, 20)
     assert not g["within_tolerance"]
@@ -105,11 +107,11 @@ def test_unexplained_when_logs_short_without_delivery_failure():
 
 
 def test_usage_type_in_millions_and_money_format():
-    assert R.usd(D("13.626463")) == "$13.63"
-    assert R.usd(D("-0.3939")) == "-$0.39"
-    assert R.usd(D("0.0267")) == "$0.0267"
-    assert R.usd(D("0.0000015")) == "$0.000002"
-    assert R.money(D("0.0006375")) == "0.000638"
+    assert usd(D("13.626463")) == "$13.63"
+    assert usd(D("-0.3939")) == "-$0.39"
+    assert usd(D("0.0267")) == "$0.0267"
+    assert usd(D("0.0000015")) == "$0.000002"
+    assert money(D("0.0006375")) == "0.000638"
 
 
 def test_attribution_rules(tmp_path):

@@ -367,6 +367,22 @@ def test_gap_vocabulary_complete():
     assert gaps.COLOURS["rounding"] != gaps.COLOURS["unexplained"]
 
 
+def test_every_gap_kind_has_both_sentences_with_known_fields():
+    """The sentences live in the gaps table; a template naming a field the filler does not know fails here."""
+    import string
+    from tracker_utils.reconcile import verdict
+    for k in gaps.KINDS:
+        for template in (k.per_model, k.per_day):
+            assert template.strip(), k.name
+            names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+            assert names <= set(verdict.FIELDS), (k.name, names - set(verdict.FIELDS))
+            assert verdict.fill(template, name="M", n="1", cost="$1.00")
+    g = {"kind": "late_delivery", "invocations": 3, "hours": [14, 15]}
+    assert verdict.gap_sentence(g, money.dec("0.5")) == (
+        "3 calls in 2 hours (14:00, 15:00 UTC) reached the log bucket after the collection time: $0.50; "
+        "collect again to include them")
+
+
 def test_html_kit_escapes():
     from tracker_utils.report import html as kit
     out = kit.table(pd.DataFrame({"a<": ["<b>x</b>"], "raw": ["<i>y</i>"]}), {"a<"}, raw={"raw"})

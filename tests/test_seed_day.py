@@ -9,9 +9,9 @@ from tracker_utils import config, demo
 
 from tracker_utils.collect import stage as collect
 
-from tracker_utils.price import pricer as pricing
+from tracker_utils.price import stage as pricing
 
-from tracker_utils.reconcile import ledger as reconcile
+from tracker_utils.reconcile import stage as reconcile
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,14 @@ A gap is one term of one of the two identities that hold for every model, date a
 - money:  billed - logs cost = (the cost of the usage gaps) + price_mismatch + unlogged_endpoint + unpriced_model
                                + scope + rounding + unexplained
 
-``day_edge`` is sized but already in the logs. The per-model and per-day sentences that use a gap's sizes are
-written in :mod:`tracker_utils.reconcile.verdict`; the plain phrase of each kind (``text``) lives here.
+``day_edge`` is sized but already in the logs. Each kind carries its sentences: ``per_model`` (a model's gap in
+the report's tables) and ``per_day`` (all models together, in the verdict box). They are ``str.format`` templates
+filled by :mod:`tracker_utils.reconcile.verdict` with these fields, already formatted:
+
+- ``name`` the model's display name; ``n`` / ``abs_n`` / ``signed_n`` the invocations (``1,234`` / unsigned /
+  ``+1,234``); ``cost`` / ``abs_cost`` / ``neg_cost`` the cost in dollars; ``hrs`` / ``when`` " in 2 hours (14:00,
+  15:00 UTC)" or ""; ``detail`` "; " and the model's notes, or ""; ``usage`` the signed usage and cost of an
+  unexplained gap; ``tolerance`` " (within tolerance)" or "".
 """
 from __future__ import annotations
 
@@ -23,20 +29,47 @@ class GapKind:
     usage_gap: bool       # a term of the usage identity (CloudWatch - logs)
     in_logs: bool         # sized but already counted in the logs
     hours: bool           # its hours are worth naming in the day's verdict
+    per_model: str        # sentence for one model's gap (see the fields above)
+    per_day: str          # sentence for the day's gap of this kind, all models together
 
 
 KINDS: tuple[GapKind, ...] = (
-    GapKind("late_delivery", "late log delivery", "late logs", "#f0a030", True, False, True),
-    GapKind("logging_outage", "a logging outage", "logging outage", "#d04040", True, False, True),
-    GapKind("failed_calls", "failed or throttled calls", "failed calls", "#9060c0", True, False, False),
-    GapKind("day_edge", "records filed under the next day's folder", "day edge", "#a0a0a0", False, True, False),
-    GapKind("unpriced_model", "a model the price book does not know", "unpriced model", "#808080", False, False, False),
-    GapKind("price_mismatch", "a price the book has wrong", "price mismatch", "#c06080", False, False, False),
+    GapKind("late_delivery", "late log delivery", "late logs", "#f0a030", True, False, True,
+            "{n} invocations of {name}{hrs} were delivered to the log bucket after the collection time; re-collect "
+            "to include them ({cost})",
+            "{n} calls{when} reached the log bucket after the collection time: {cost}; collect again to include them"),
+    GapKind("logging_outage", "a logging outage", "logging outage", "#d04040", True, False, True,
+            "{n} invocations of {name}{hrs} are counted by CloudWatch but missing from the logs, and the S3 "
+            "log-delivery failure metric is non-zero then ({cost})",
+            "{n} calls{when} are counted by CloudWatch but missing from the logs (log delivery failed): {cost}"),
+    GapKind("failed_calls", "failed or throttled calls", "failed calls", "#9060c0", True, False, False,
+            "{abs_n} failed or throttled calls of {name}{hrs} are in the logs with an errorCode; CloudWatch does not "
+            "count them as invocations and they are not billed",
+            "{abs_n} calls failed or were throttled: they are in the logs, not counted by CloudWatch, not billed"),
+    GapKind("day_edge", "records filed under the next day's folder", "day edge", "#a0a0a0", False, True, False,
+            "{n} invocations of {name} from the last minutes of the day were filed under the next day's first hour "
+            "folder; they are counted here ({cost})",
+            "{n} calls from the last minutes of the day were filed in the next day's folder and are counted: {cost}"),
+    GapKind("unpriced_model", "a model the price book does not know", "unpriced model", "#808080", False, False, False,
+            "{name} has no price in the book: its logs and CloudWatch usage are priced at $0; billed {cost}{detail}",
+            "{cost} billed for a model the price book does not know (priced at $0 in the logs)"),
+    GapKind("price_mismatch", "a price the book has wrong", "price mismatch", "#c06080", False, False, False,
+            "the bill for {name} differs from CloudWatch tokens at the book's price by {cost}{detail}",
+            "{cost} difference between the bill and the price book's price"),
     GapKind("unlogged_endpoint", "usage that is never logged (batch, bedrock-mantle)", "batch / mantle", "#4090c0",
-            False, False, False),
-    GapKind("scope", "bill lines the bill query missed", "bill scope", "#60a060", False, False, False),
-    GapKind("rounding", "bill rounding within the cost tolerance", "rounding", "#c0b040", False, False, False),
-    GapKind("unexplained", "unexplained", "unexplained", "#202020", False, False, False),
+            False, False, False,
+            "{cost} billed for {name} with no invocation logs or runtime metrics{detail}",
+            "{cost} billed for usage that is never logged (batch jobs, bedrock-mantle)"),
+    GapKind("scope", "bill lines the bill query missed", "bill scope", "#60a060", False, False, False,
+            "{neg_cost} of {name} usage is missing from the bill{detail}",
+            "{abs_cost} of usage is missing from the bill query (Marketplace lines)"),
+    GapKind("rounding", "bill rounding within the cost tolerance", "rounding", "#c0b040", False, False, False,
+            "the bill for {name} differs from CloudWatch at the book's price by {cost}, within the cost "
+            "tolerance{detail}",
+            "{cost} between the bill and CloudWatch at the book's prices, within the cost tolerance"),
+    GapKind("unexplained", "unexplained", "unexplained", "#202020", False, False, False,
+            "unexplained for {name}: {usage}{tolerance}{detail}",
+            "{cost} and {signed_n} calls are not explained by any known cause{tolerance}"),
 )
 
 BY_NAME = {k.name: k for k in KINDS}

@@ -1,0 +1,106 @@
+"""Stage 3, reconcile, as a step of the chain: reads the price stage's files, writes ``summary.json``.
+
+In: ``collect.json``, ``price.json``, ``price_*.parquet`` and ``collect_cloudwatch.parquet`` (names from
+:mod:`tracker_utils.schema`). Out: ``reconcile_hourly.parquet``, ``reconcile_usage_types.parquet`` and
+``summary.json``.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+
+from tracker_utils.config import RunConfig
+from tracker_utils.io import read_json, read_parquet, write_json, write_parquet
+from tracker_utils.money import dsum, money
+from tracker_utils.reconcile.ledger import reconcile
+from tracker_utils.reconcile.shares import apps_table
+from tracker_utils.reconcile.verdict import roll_up_gaps, summarise, verdict
+from tracker_utils.schema import COLLECT, PRICE, RECONCILE
+
+METHOD = ("Totals come from the bill. Applications are split by the invocation logs; each application's "
+          "billed share is its logs cost scaled, per model, by that model's billed / logs cost (by tokens "
+          "where the model is unpriced). CloudWatch tells whether the logs are complete.")
+
+
+def bill_lines(bill: pd.DataFrame) -> pd.DataFrame:
+    """One line per usage type: a CUR export splits lines by IAM principal and operation; the comparison does not."""
+    if bill.empty:
+        return bill
+    keys = [c for c in bill.columns if c not in ("quantity", "tokens", "cost_usd", "principal", "operation")]
+    g = bill.groupby(keys, dropna=False, sort=True)
+    out = g["tokens"].sum().reset_index()
+    out["quantity"] = g["quantity"].agg(lambda v: str(dsum(v))).values
+    out["cost_usd"] = g["cost_usd"].agg(lambda v: str(dsum(v))).values
+    return out
+
+
+def bill_principals(bill: pd.DataFrame) -> list[dict]:
+    """Cost per IAM principal straight from the bill, when the CUR 2.0 export has line_item_iam_principal."""
+    if bill.empty or "principal" not in bill or not (bill["principal"].fillna("") != "").any():
+        return []
+    out = [{"principal": p or "(none)", "cost_usd": money(dsum(f["cost_usd"]))}
+           for p, f in bill.fillna({"principal": ""}).groupby("principal")]
+    return sorted(out, key=lambda r: -Decimal(r["cost_usd"]))
+
+
+def _totals(models_raw: dict, models: list[dict], collect: dict, unpriced: list) -> dict:
+    """Day totals: exact sums of the exact per-model amounts, rounded once when written."""
+    billed = sum((m["billed"] for m in models_raw.values()), Decimal(0))
+    logs_cost = sum((m["logs"]["cost"] for m in models_raw.values()), Decimal(0))
+    cw_cost = sum((m["cloudwatch"]["cost"] for m in models_raw.values()), Decimal(0))
+    return {"billed_cost_usd": money(billed), "logs_cost_usd": money(logs_cost), "cloudwatch_cost_usd": money(cw_cost),
+            "logs_invocations": sum(m["logs"]["invocations"] for m in models),
+            "cloudwatch_invocations": sum(m["cloudwatch"]["invocations"] for m in models),
+            "explained_pct": str((logs_cost / billed * 100).quantize(Decimal("0.1"))) if billed else None,
+            "lower_bound": bool(unpriced), "bill_scope": collect["bill"].get("scope", "all")}
+
+
+def _data_quality(collect: dict, price: dict) -> dict:
+    dq = dict(collect["data_quality"])
+    dq["unpriced_models"] = price["unpriced_models"]
+    dq["provisioned_models"] = price.get("provisioned_models", [])
+    dq["unmatched_bill_usage_types"] = price.get("unmatched_bill_usage_types", [])
+    dq["bill_unplaced_lines"] = collect["bill"].get("unplaced_lines", [])
+    return dq
+
+
+def run(cfg: RunConfig) -> dict:
+    """Reconcile one date and region. Returns the summary (also written to ``data/summary.json``)."""
+    p = cfg.params
+    collect, price = read_json(cfg.data(COLLECT.SUMMARY)), read_json(cfg.data(PRICE.SUMMARY))
+    price_logs = read_parquet(cfg.data(PRICE.LOGS))
+    price_cw = read_parquet(cfg.data(PRICE.CLOUDWATCH))
+    bill_raw = read_parquet(cfg.data(PRICE.BILL))
+    cw_raw = read_parquet(cfg.data(COLLECT.CLOUDWATCH))
+    display = price.get("display_names", {})
+    unpriced = price["unpriced_models"]
+    tols = (p.tolerance_tokens_pct, p.tolerance_cost_pct, p.tolerance_cost_abs)
+    models_raw, hourly, usage_types = reconcile(
+        price_logs, read_parquet(cfg.data(PRICE.LOGS_LATE)), price_cw, bill_lines(bill_raw),
+        cw_raw[cw_raw["model_id"] == ""], collect["bill"], unpriced, *tols, display)
+    models = summarise(models_raw, display, *tols)
+    gaps = roll_up_gaps(models)
+    totals = _totals(models_raw, models, collect, unpriced)
+    bill_present = not collect["bill"].get("missing") and collect["bill"].get("source") != "none"
+    covered = sum((m["logs"]["cost"] for m in models_raw.values() if m["bill_lines"]), Decimal(0))
+    summary = {
+        "date": cfg.date, "region": cfg.region,
+        "verdict": verdict(sum((m["billed"] for m in models_raw.values()), Decimal(0)),
+                           sum((m["logs"]["cost"] for m in models_raw.values()), Decimal(0)), gaps,
+                           totals["logs_invocations"], totals["cloudwatch_invocations"], bill_present, unpriced,
+                           covered, collect["data_quality"].get("arrived_since_previous_collection")),
+        "models": models,
+        "apps": apps_table(price_logs, models_raw),
+        "totals": totals,
+        "gaps": gaps,
+        "bill_principals": bill_principals(bill_raw),
+        "data_quality": _data_quality(collect, price),
+        "sources": {"logs": collect["source"], "engine": collect["engine"], "as_of": collect["as_of"],
+                    "bill": collect["bill"].get("source"), "cloudwatch": collect["cloudwatch"]["recorded"]},
+        "method": METHOD,
+    }
+    write_parquet(hourly, cfg.data(RECONCILE.HOURLY))
+    write_parquet(usage_types, cfg.data(RECONCILE.USAGE_TYPES))
+    write_json(cfg.data(RECONCILE.SUMMARY), summary)
+    return summary
