@@ -133,12 +133,31 @@ def test_application_shares_add_up_to_the_bill(demo_run):
                    for a in s["apps"])
 
 
+def test_money_crosses_stages_as_decimal128(demo_run):
+    """Money in the stage files is exact decimal128(38, 12): never text, never floats."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tracker_utils.schema import COLLECT, PRICE
+    out = demo_run[0]
+    data = next(out.glob("*/us-east-1/data"))
+    want = pa.decimal128(38, 12)
+    files = {COLLECT.BILL: ["cost_usd"], PRICE.BILL: ["cost_usd"],
+             **{f: ["cost_usd", "cost_input", "cost_output", "cost_cache_read", "cost_cache_write"]
+                for f in (PRICE.LOGS, PRICE.LOGS_LATE, PRICE.CLOUDWATCH)}}
+    for name, cols in files.items():
+        schema = pq.read_schema(data / name)
+        for c in cols:
+            assert schema.field(c).type == want, (name, c, schema.field(c).type)
+    logs = pq.read_table(data / PRICE.LOGS).to_pandas()
+    assert logs["cost_usd"].map(type).eq(Decimal).all() and logs["cost_usd"].sum() > 0
+
+
 def test_cur_export_gives_the_same_reconciliation_as_cost_explorer(small_demo, tmp_path):
     """The demo's bill as a CUR 2.0 export (per IAM principal, with tax and S3 rows) reconciles exactly as CE does."""
     from tracker_utils import config
     from tracker_utils.collect import stage as collect
-    from tracker_utils.price import pricer as pricing
-    from tracker_utils.reconcile import ledger as reconcile
+    from tracker_utils.price import stage as pricing
+    from tracker_utils.reconcile import stage as reconcile
     root, spec, truth = small_demo
     for key, want in truth["runs"].items():
         date, region = key.split("/")
@@ -160,8 +179,8 @@ def test_collecting_again_detects_late_delivery(small_demo, tmp_path):
     """Collect as of +1h, then again later: the objects that arrived in between are named as late delivery."""
     from tracker_utils import config
     from tracker_utils.collect import stage as collect
-    from tracker_utils.price import pricer as pricing
-    from tracker_utils.reconcile import ledger as reconcile
+    from tracker_utils.price import stage as pricing
+    from tracker_utils.reconcile import stage as reconcile
     root, spec, truth = small_demo
     date, region = spec.dates[1], "us-east-1"
     kw = dict(data_root=str(root), output_dir=str(tmp_path), start=spec.start, end=spec.dates[-1])

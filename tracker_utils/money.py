@@ -124,3 +124,10 @@ def to_arrow(values: Iterable):
             raise ValueError(f"money amount {d} needs more than {SCALE} decimals")
         out.append(r)
     return pa.array(out, type=arrow_type())
+
+
+def to_series(values: Iterable, index=None):
+    """A pandas column of exact amounts backed by ``decimal128(38, 12)``: written to parquet as such, never as text
+    or floats (see :func:`to_arrow`)."""
+    import pandas as pd
+    return pd.Series(pd.arrays.ArrowExtensionArray(to_arrow(values)), index=index)

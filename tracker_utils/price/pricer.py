@@ -1,21 +1,19 @@
-"""Stage 2, price: tokens times the price book, exactly (``data/price_*.parquet`` and ``data/price.json``).
+"""Pricing: tokens times the price book, exactly.
 
 Usage is aggregated first (integer token sums per hour, model id, principal, application, ...) and each aggregate is
-priced once with ``decimal.Decimal``: no float ever touches money. Money columns are exact decimal strings.
+priced once with ``decimal.Decimal``: no float ever touches money. Money columns are ``decimal128(38, 12)``.
 A model or region the book does not price is priced at nothing and listed in ``unpriced``; there is no fallback.
 """
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 
 import pandas as pd
 
 from tracker_utils.apps import Attribution, principal_parts
-from tracker_utils.config import RunConfig, resolve_path
 from tracker_utils.schema import TOKENS
-from tracker_utils.io import read_parquet, write_json, write_parquet
+from tracker_utils.money import to_series
 from tracker_utils.price.book import PriceBook
 
 UNITS = {"input_tokens": "input", "output_tokens": "output", "cache_read_tokens": "cache_read",
@@ -27,10 +25,6 @@ CW_METRICS = {"Invocations": "invocations", "InputTokenCount": "input_tokens", "
               "CacheReadInputTokenCount": "cache_read_tokens", "CacheWriteInputTokenCount": "cache_write_tokens",
               "InvocationThrottles": "throttles", "InvocationClientErrors": "client_errors",
               "InvocationServerErrors": "server_errors"}
-
-
-def dec(v) -> Decimal:
-    return v if isinstance(v, Decimal) else Decimal(str(v)) if v not in (None, "") else Decimal(0)
 
 
 def base_of(model_id: str, resolved) -> str:
@@ -90,13 +84,13 @@ class Pricer:
                         u["tokens"] += tokens
                     else:
                         c = Decimal(tokens) * p / 1000
-                costs[COST_COLS[tcol]].append(str(c))
+                costs[COST_COLS[tcol]].append(c)
                 total += c
-            totals.append(str(total))
+            totals.append(total)
             priced.append(ok)
         for c, vals in costs.items():
-            df[c] = pd.Series(vals, index=df.index, dtype="object")
-        df["cost_usd"] = pd.Series(totals, index=df.index, dtype="object")
+            df[c] = to_series(vals, df.index)
+        df["cost_usd"] = to_series(totals, df.index)
         df["priced"] = priced
         return df
 
@@ -217,38 +211,3 @@ def bill_models(bill: pd.DataFrame, book: PriceBook) -> pd.DataFrame:
     df["base_model"] = models
     df["matched"] = df["base_model"] != ""
     return df
-
-
-def run(cfg: RunConfig) -> dict:
-    p = cfg.params
-    book = PriceBook.load(resolve_path(p.prices_dir))
-    attribution = Attribution.load(resolve_path(p.apps_file), resolve_path(p.prices_dir) / "inference_profiles.yaml")
-    pricer = Pricer(book, cfg.region, cfg.date)
-
-    price_logs = pricer.price_frame(aggregate_logs_file(cfg.data("collect_logs.parquet"), attribution))
-    price_late = pricer.price_frame(aggregate_logs_file(cfg.data("collect_logs_late.parquet"), attribution))
-    write_parquet(price_logs, cfg.data("price_logs.parquet"))
-    write_parquet(price_late, cfg.data("price_logs_late.parquet"))
-
-    cw = read_parquet(cfg.data("collect_cloudwatch.parquet"))
-    price_cw = pricer.price_frame(cloudwatch_usage(cw))
-    write_parquet(price_cw, cfg.data("price_cloudwatch.parquet"))
-
-    bill = bill_models(read_parquet(cfg.data("collect_bill.parquet")), book)
-    write_parquet(bill, cfg.data("price_bill.parquet"))
-
-    unpriced = [{"model": u["model"], "model_ids": sorted(u["model_ids"]), "units": sorted(u["units"]),
-                 "tokens": u["tokens"]} for u in sorted(pricer.unpriced.values(), key=lambda u: u["model"])]
-    summary = {
-        "date": cfg.date, "region": cfg.region,
-        "unpriced_models": [u["model"] for u in unpriced],
-        "unpriced": unpriced,
-        "provisioned_models": sorted(pricer.provisioned),
-        "unmatched_bill_usage_types": sorted(bill.loc[~bill["matched"], "usage_type"].unique().tolist()),
-        "display_names": {m: book.display_name(m) for m in
-                          sorted(set(price_logs["base_model"]) | set(price_cw["base_model"]) | set(bill["base_model"]) - {""})},
-        "cache_write_assumption": "cache writes in logs and CloudWatch are priced at the 5-minute TTL rate "
-                                  "(neither source tells the TTL)",
-    }
-    write_json(cfg.data("price.json"), summary)
-    return summary

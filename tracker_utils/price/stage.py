@@ -1,0 +1,52 @@
+"""Stage 2, price, as a step of the chain: reads collect's files, writes ``data/price_*.parquet`` and ``price.json``.
+
+In: ``collect_logs*.parquet``, ``collect_cloudwatch.parquet``, ``collect_bill.parquet`` (names from
+:mod:`tracker_utils.schema`) and the price book. Out: ``price_logs*.parquet``, ``price_cloudwatch.parquet``,
+``price_bill.parquet`` (money as ``decimal128``) and ``price.json`` (what could not be priced, and why).
+"""
+from __future__ import annotations
+
+from tracker_utils.apps import Attribution
+from tracker_utils.config import RunConfig, resolve_path
+from tracker_utils.io import read_parquet, write_json, write_parquet
+from tracker_utils.money import to_series
+from tracker_utils.price.book import PriceBook
+from tracker_utils.price.pricer import Pricer, aggregate_logs_file, bill_models, cloudwatch_usage
+from tracker_utils.schema import COLLECT, PRICE
+
+
+def run(cfg: RunConfig) -> dict:
+    """Price one date and region. Returns the price summary (also written to ``data/price.json``)."""
+    p = cfg.params
+    book = PriceBook.load(resolve_path(p.prices_dir))
+    attribution = Attribution.load(resolve_path(p.apps_file), resolve_path(p.prices_dir) / "inference_profiles.yaml")
+    pricer = Pricer(book, cfg.region, cfg.date)
+
+    price_logs = pricer.price_frame(aggregate_logs_file(cfg.data(COLLECT.LOGS), attribution))
+    price_late = pricer.price_frame(aggregate_logs_file(cfg.data(COLLECT.LOGS_LATE), attribution))
+    write_parquet(price_logs, cfg.data(PRICE.LOGS))
+    write_parquet(price_late, cfg.data(PRICE.LOGS_LATE))
+
+    cw = read_parquet(cfg.data(COLLECT.CLOUDWATCH))
+    price_cw = pricer.price_frame(cloudwatch_usage(cw))
+    write_parquet(price_cw, cfg.data(PRICE.CLOUDWATCH))
+
+    bill = bill_models(read_parquet(cfg.data(COLLECT.BILL)), book)
+    bill["cost_usd"] = to_series(bill["cost_usd"], bill.index)
+    write_parquet(bill, cfg.data(PRICE.BILL))
+
+    unpriced = [{"model": u["model"], "model_ids": sorted(u["model_ids"]), "units": sorted(u["units"]),
+                 "tokens": u["tokens"]} for u in sorted(pricer.unpriced.values(), key=lambda u: u["model"])]
+    summary = {
+        "date": cfg.date, "region": cfg.region,
+        "unpriced_models": [u["model"] for u in unpriced],
+        "unpriced": unpriced,
+        "provisioned_models": sorted(pricer.provisioned),
+        "unmatched_bill_usage_types": sorted(bill.loc[~bill["matched"], "usage_type"].unique().tolist()),
+        "display_names": {m: book.display_name(m) for m in
+                          sorted(set(price_logs["base_model"]) | set(price_cw["base_model"]) | set(bill["base_model"]) - {""})},
+        "cache_write_assumption": "cache writes in logs and CloudWatch are priced at the 5-minute TTL rate "
+                                  "(neither source tells the TTL)",
+    }
+    write_json(cfg.data(PRICE.SUMMARY), summary)
+    return summary
