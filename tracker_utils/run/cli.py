@@ -1,4 +1,4 @@
-"""``bedrock-tracker``: run the pipeline, build the demo account, quote prices, refresh the price book."""
+"""``bedrock-tracker``: run the pipeline, build the demo account, quote prices, refresh the price book, set up Athena."""
 from __future__ import annotations
 
 import argparse
@@ -161,6 +161,38 @@ def price_command(args, out=None) -> int:
     return 0
 
 
+# --- athena ------------------------------------------------------------------------------------------------
+def add_athena_command(subparsers) -> None:
+    a = subparsers.add_parser("athena", help="set up the Athena engine: the invocation-log table over the bucket",
+                              description="show-ddl prints the CREATE EXTERNAL TABLE statement, show-query the "
+                                          "query a run sends, create-table runs the DDL (once per account).")
+    a.add_argument("athena_command", choices=["create-table", "show-ddl", "show-query"])
+    a.add_argument("--params", default="", help="params YAML (default params/default.yaml)")
+    a.add_argument("--endpoint-url", default=None, help="AWS endpoint override (an emulator)")
+    a.set_defaults(func=athena_command)
+
+
+def athena_command(args, out=None) -> int:
+    from tracker_utils.collect import athena
+    from tracker_utils.collect.aws import AwsAccessError, AwsContext
+    from tracker_utils.config import load_params
+    out = out or sys.stdout
+    p = load_params(args.params or None, {"endpoint_url": args.endpoint_url} if args.endpoint_url else None)
+    if args.athena_command == "show-ddl":
+        print(athena.create_table_sql(p), file=out)
+        return 0
+    if args.athena_command == "show-query":
+        print(athena.query_text(None, p.athena_database, p.athena_table, with_comments=True), file=out)
+        return 0
+    try:
+        ids = athena.create_table(AwsContext.from_params(p, p.regions[0]), p)
+    except AwsAccessError as e:
+        print(f"bedrock-tracker: {e}", file=sys.stderr)
+        return 2
+    print(f"created {p.athena_database}.{p.athena_table} (queries {', '.join(ids)})", file=out)
+    return 0
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """The ``tracker_utils`` logger prints plain lines on stdout, as the runner's progress always looked; other
     libraries' loggers (papermill, botocore) are left as they are."""
@@ -194,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--start", default="2026-11-02")
     sp.set_defaults(func=cmd_build_demo)
     add_price_commands(sub)
+    add_athena_command(sub)
     args = ap.parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO)
     try:
