@@ -41,6 +41,15 @@ def _new_fig(h: float, rows: int = 1, cols: int = 1, **kw):
     return fig, axes
 
 
+def _bars_fig(df, per_row: float, empty_text: str):
+    """A figure for one horizontal bar per row of ``df`` (``per_row`` inches each), with ``empty_text`` written in
+    the middle when ``df`` is empty."""
+    fig, ax = _new_fig(max(2.2, per_row * len(df) + 1.2))
+    if df.empty:
+        ax.text(0.5, 0.5, empty_text, ha="center", va="center", transform=ax.transAxes)
+    return fig, ax
+
+
 def _usd_axis(ax, axis: str = "x"):
     from matplotlib.ticker import FuncFormatter
     fmt = FuncFormatter(lambda v, _: f"${v:,.2f}" if abs(v) >= 0.01 or v == 0 else f"${v:.4f}")

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 from tracker_utils.apps import UNATTRIBUTED  # noqa: E402
 from tracker_utils.gaps import COLOURS as GAP_COLOURS, SHORT as GAP_SHORT  # noqa: E402
 from tracker_utils.money import dsum, usd  # noqa: E402
-from tracker_utils.report.charts import (APP_COLOR, UNATTR_COLOR, WIDTH_IN, _bar_labels, _new_fig,  # noqa: E402
+from tracker_utils.report.charts import (APP_COLOR, UNATTR_COLOR, WIDTH_IN, _bar_labels, _bars_fig,  # noqa: E402
                                          _usd_axis, model_label)
 
 # ``ReportData`` in the annotations is :class:`tracker_utils.report.daily.ReportData`, not imported (even under
@@ -37,10 +37,8 @@ def apps_frame(d: ReportData) -> pd.DataFrame:
 def chart_apps(d: ReportData):
     """Cost by application: share of the bill, unattributed in orange."""
     df = apps_frame(d)
-    fig, ax = _new_fig(max(2.2, 0.42 * len(df) + 1.2))
-    if df.empty:
-        ax.text(0.5, 0.5, "no invocation logs", ha="center", va="center", transform=ax.transAxes)
-    else:
+    fig, ax = _bars_fig(df, 0.42, "no invocation logs")
+    if not df.empty:
         a = df.iloc[::-1]
         vals = a["billed_share_usd"].map(float)
         total = float(dsum(df["billed_share_usd"])) or 1.0
@@ -79,10 +77,8 @@ def models_frame(d: ReportData) -> pd.DataFrame:
 def chart_models(d: ReportData):
     """Cost by model: billed next to the cost from logs."""
     df = models_frame(d)
-    fig, ax = _new_fig(max(2.2, 0.5 * len(df) + 1.2))
-    if df.empty:
-        ax.text(0.5, 0.5, "no usage", ha="center", va="center", transform=ax.transAxes)
-    else:
+    fig, ax = _bars_fig(df, 0.5, "no usage")
+    if not df.empty:
         m = df.sort_values("billed").reset_index(drop=True)
         y = range(len(m))
         h = 0.38
