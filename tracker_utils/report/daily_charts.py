@@ -180,62 +180,76 @@ def chart_reconciliation(d: ReportData):
     fig, (ax, wf) = plt.subplots(2, 1, figsize=(WIDTH_IN, 0.78 * n + 1.4 + 3.4),
                                  gridspec_kw={"height_ratios": [0.78 * n + 1.0, 3.0]})
     if not models.empty:
-        m = models.sort_values("billed", ascending=True).reset_index(drop=True)
-        y = list(range(len(m)))
-        h = 0.26
-        ax.barh([i + h for i in y], m["billed"].map(float), h, label="Billed", color="#6a9a50")
-        ax.barh(y, m["cloudwatch_cost"].map(float), h, label="CloudWatch usage (book prices)", color="#999")
-        ax.barh([i - h for i in y], m["logs_cost"].map(float), h, label="Cost from logs (book prices)", color=APP_COLOR)
-        top = max(float(m[["logs_cost", "cloudwatch_cost", "billed"]].max().max()), 1e-9)
-        for i, row in m.iterrows():
-            end = max(float(row["logs_cost"]), float(row["cloudwatch_cost"]), float(row["billed"]))
-            ax.text(end + top * 0.01, i + h, f"billed {usd(row['billed'])}", va="center", fontsize=8, color="#3b6a2a")
-            labels = _gap_labels(row["gap_list"])
-            x0 = top * 1.17
-            for j, (txt, col) in enumerate(labels[:3]):
-                ax.text(x0, i + h - j * h, txt, va="center", ha="left", fontsize=9, color=col, fontweight="bold")
-        ax.axvline(top * 1.15, color="#ccc", lw=1)
-        ax.text(top * 1.17, len(m) - 0.45, "differences by cause", fontsize=9, color="#556", va="bottom")
-        ax.set_xlim(0, top * 1.68)
-        ax.set_ylim(-0.6, len(m) - 0.1)
-        ax.set_yticks(y, [d.r(model_label(nm, 26)) for nm in m["name"]], fontsize=9)
-        ax.set_xticks([v for v in ax.get_xticks() if 0 <= v <= top * 1.12])
-        ax.legend(loc="lower right", fontsize=9, bbox_to_anchor=(0.68, 0.0))
-        _usd_axis(ax)
-        # the bridge: cost from logs -> each cause -> billed
-        t = d.summary["totals"]
-        logs, billed = Decimal(t["logs_cost_usd"]), Decimal(t["billed_cost_usd"])
-        steps = [(g["kind"], Decimal(g["cost_usd"])) for g in d.summary["gaps"] if not g.get("in_logs")
-                 and abs(Decimal(g["cost_usd"])) >= Decimal("0.00005")]
-        rest = billed - logs - sum((v for _, v in steps), Decimal(0))
-        if abs(rest) >= Decimal("0.00005"):
-            steps.append(("unexplained", rest))
-        labels, lefts, widths, colors = ["Cost from logs"], [0.0], [float(logs)], [APP_COLOR]
-        run = logs
-        for kind, v in steps:
-            labels.append(GAP_SHORT.get(kind, kind))
-            lefts.append(float(min(run, run + v)))
-            widths.append(abs(float(v)))
-            colors.append(GAP_COLOURS.get(kind, "#000"))
-            run += v
-        labels.append("Billed")
-        lefts.append(0.0)
-        widths.append(float(billed))
-        colors.append("#6a9a50")
-        ys = list(range(len(labels)))[::-1]
-        bars = wf.barh(ys, widths, left=lefts, color=colors, height=0.6)
-        wf.set_yticks(ys, labels)
-        vals = [logs] + [v for _, v in steps] + [billed]
-        span = max(float(billed), float(logs), 1e-9)
-        for i, (b, v) in enumerate(zip(bars, vals)):
-            txt = usd(v) if i in (0, len(vals) - 1) else ("+" if v > 0 else "-") + usd(abs(v))
-            wf.text(b.get_x() + b.get_width() + span * 0.01, b.get_y() + b.get_height() / 2, txt, va="center", fontsize=9)
-        wf.set_xlim(0, span * 1.18)
-        _usd_axis(wf)
-        wf.grid(axis="x", alpha=0.3)
+        _model_bars(ax, d, models)
+        _bridge(wf, *_bridge_steps(d.summary))
     ax.set_title("Logs vs CloudWatch vs bill per model (USD); differences labelled by cause", loc="left", fontsize=12)
     ax.set_xlabel("USD")
     ax.grid(axis="x", alpha=0.3)
     wf.set_title("From the cost in the logs to the bill: what each cause adds (USD)", loc="left", fontsize=12)
     fig.tight_layout()
     return fig
+
+
+def _model_bars(ax, d: ReportData, models: pd.DataFrame) -> None:
+    """Per model: billed, CloudWatch and logs bars, the bill written beside them and up to three differences by cause."""
+    m = models.sort_values("billed", ascending=True).reset_index(drop=True)
+    y = list(range(len(m)))
+    h = 0.26
+    ax.barh([i + h for i in y], m["billed"].map(float), h, label="Billed", color="#6a9a50")
+    ax.barh(y, m["cloudwatch_cost"].map(float), h, label="CloudWatch usage (book prices)", color="#999")
+    ax.barh([i - h for i in y], m["logs_cost"].map(float), h, label="Cost from logs (book prices)", color=APP_COLOR)
+    top = max(float(m[["logs_cost", "cloudwatch_cost", "billed"]].max().max()), 1e-9)
+    for i, row in m.iterrows():
+        end = max(float(row["logs_cost"]), float(row["cloudwatch_cost"]), float(row["billed"]))
+        ax.text(end + top * 0.01, i + h, f"billed {usd(row['billed'])}", va="center", fontsize=8, color="#3b6a2a")
+        labels = _gap_labels(row["gap_list"])
+        x0 = top * 1.17
+        for j, (txt, col) in enumerate(labels[:3]):
+            ax.text(x0, i + h - j * h, txt, va="center", ha="left", fontsize=9, color=col, fontweight="bold")
+    ax.axvline(top * 1.15, color="#ccc", lw=1)
+    ax.text(top * 1.17, len(m) - 0.45, "differences by cause", fontsize=9, color="#556", va="bottom")
+    ax.set_xlim(0, top * 1.68)
+    ax.set_ylim(-0.6, len(m) - 0.1)
+    ax.set_yticks(y, [d.r(model_label(nm, 26)) for nm in m["name"]], fontsize=9)
+    ax.set_xticks([v for v in ax.get_xticks() if 0 <= v <= top * 1.12])
+    ax.legend(loc="lower right", fontsize=9, bbox_to_anchor=(0.68, 0.0))
+    _usd_axis(ax)
+
+
+def _bridge_steps(summary: dict) -> tuple[Decimal, Decimal, list[tuple[str, Decimal]]]:
+    """(cost from logs, billed, [(cause, USD)...]): the causes that are not in the logs, then what is left unexplained."""
+    t = summary["totals"]
+    logs, billed = Decimal(t["logs_cost_usd"]), Decimal(t["billed_cost_usd"])
+    steps = [(g["kind"], Decimal(g["cost_usd"])) for g in summary["gaps"] if not g.get("in_logs")
+             and abs(Decimal(g["cost_usd"])) >= Decimal("0.00005")]
+    rest = billed - logs - sum((v for _, v in steps), Decimal(0))
+    if abs(rest) >= Decimal("0.00005"):
+        steps.append(("unexplained", rest))
+    return logs, billed, steps
+
+
+def _bridge(wf, logs: Decimal, billed: Decimal, steps: list[tuple[str, Decimal]]) -> None:
+    """The day's bridge from the cost from logs to the bill, one bar per cause."""
+    labels, lefts, widths, colors = ["Cost from logs"], [0.0], [float(logs)], [APP_COLOR]
+    run = logs
+    for kind, v in steps:
+        labels.append(GAP_SHORT.get(kind, kind))
+        lefts.append(float(min(run, run + v)))
+        widths.append(abs(float(v)))
+        colors.append(GAP_COLOURS.get(kind, "#000"))
+        run += v
+    labels.append("Billed")
+    lefts.append(0.0)
+    widths.append(float(billed))
+    colors.append("#6a9a50")
+    ys = list(range(len(labels)))[::-1]
+    bars = wf.barh(ys, widths, left=lefts, color=colors, height=0.6)
+    wf.set_yticks(ys, labels)
+    vals = [logs] + [v for _, v in steps] + [billed]
+    span = max(float(billed), float(logs), 1e-9)
+    for i, (b, v) in enumerate(zip(bars, vals)):
+        txt = usd(v) if i in (0, len(vals) - 1) else ("+" if v > 0 else "-") + usd(abs(v))
+        wf.text(b.get_x() + b.get_width() + span * 0.01, b.get_y() + b.get_height() / 2, txt, va="center", fontsize=9)
+    wf.set_xlim(0, span * 1.18)
+    _usd_axis(wf)
+    wf.grid(axis="x", alpha=0.3)
