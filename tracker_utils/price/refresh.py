@@ -296,8 +296,18 @@ def refresh(client, params_dir: str | Path | None = None, regions: list[str] | N
     stamp = to_date(today).isoformat()
     source = f"AWS Price List API {stamp}"
 
-    cands: dict[tuple, list[Candidate]] = {}
     res = RefreshResult(rows=[])
+    cands = _collect_candidates(client, book, regions, res)
+    api = _api_prices(cands, res)
+    res.rows = _merge(read_raw_rows(params / "prices.csv"), api, regions, eff, source, replace, res)
+    return res
+
+
+def _collect_candidates(client, book: PriceBook, regions: list[str] | None,
+                        res: RefreshResult) -> dict[tuple, list[Candidate]]:
+    """Every price list product of the service codes (per region when given) mapped to price book keys; counts the
+    products, mapped and skipped ones in ``res``."""
+    cands: dict[tuple, list[Candidate]] = {}
     filter_sets = [[{"Type": "TERM_MATCH", "Field": "regionCode", "Value": r}] for r in regions] if regions else [None]
     for sc in SERVICE_CODES:
         for flt in filter_sets:
@@ -309,7 +319,12 @@ def refresh(client, params_dir: str | Path | None = None, regions: list[str] | N
                     res.mapped += 1
                 except Skip as e:
                     res.skipped[str(e)] += 1
+    return cands
 
+
+def _api_prices(cands: dict[tuple, list[Candidate]], res: RefreshResult) -> dict[tuple, Decimal]:
+    """One price per key: the highest-ranked candidates' price; keys whose top candidates disagree go to
+    ``res.conflicts`` instead."""
     api: dict[tuple, Decimal] = {}
     for key, cs in cands.items():
         top = max(c.rank for c in cs)
@@ -318,8 +333,13 @@ def refresh(client, params_dir: str | Path | None = None, regions: list[str] | N
             res.conflicts.append((key, sorted((c.usagetype, _plain(c.usd_per_1k)) for c in cs if c.rank == top)))
             continue
         api[key] = best.pop()
+    return api
 
-    raw = read_raw_rows(params / "prices.csv")
+
+def _merge(raw: list[dict], api: dict[tuple, Decimal], regions: list[str] | None, eff: date, source: str,
+           replace: bool, res: RefreshResult) -> list[dict]:
+    """The new prices.csv rows: the current rows with the API prices applied from ``eff`` (kept, unchanged, changed,
+    removed and added keys recorded in ``res``), sorted."""
     by_key: dict[tuple, list[dict]] = {}
     for r in raw:
         by_key.setdefault((r["model"], r["region"], r["scope"], r["tier"], r["unit"]), []).append(r)
@@ -350,8 +370,7 @@ def refresh(client, params_dir: str | Path | None = None, regions: list[str] | N
             out.append(_row(key, new, eff, source))
             res.added.append((key, _plain(new)))
     out.sort(key=lambda r: (r["model"], r["region"], r["scope"], r["tier"], r["unit"], r["effective_from"]))
-    res.rows = out
-    return res
+    return out
 
 
 def _current(rows: list[dict], on: date) -> dict | None:
