@@ -1,0 +1,148 @@
+"""The bill: what AWS charges for the invocations, as Cost Explorer pages and as CUR 2.0 export rows.
+
+In: a ``DemoSpec``, the invocations and the price book. Out: ``_bill_lines`` (service, usage type, quantity, cost
+and the truth behind each line, including the injected batch, bedrock-mantle, Marketplace, unknown-model and
+stale-price lines), ``_ce_pages`` (GetCostAndUsage request and pages) and ``_cur_rows`` (CUR 2.0 rows).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from tracker_utils.demo.spec import (
+    BILLING_NAMES, FP_UNIT, MARKETPLACE, MP_UNIT, REGION_CODE, TOKEN_KEYS, UNIT_OF, UNKNOWN_MODEL, UNKNOWN_MODEL_PRICES,
+    DemoSpec, Inv,
+)
+from tracker_utils.price.book import PriceBook
+
+
+def _money(d: Decimal) -> str:
+    return format(d.normalize(), "f") if d else "0"
+
+
+def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> list[tuple[str, str, Decimal, Decimal, dict]]:
+    """(service, usage type, quantity, cost, truth) per line: CloudWatch's tokens at AWS's prices, plus injections."""
+    acc: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))   # line -> IAM principal -> tokens
+    for inv in invs:
+        if inv.day != day or inv.error:
+            continue
+        for k in TOKEN_KEYS:
+            t = getattr(inv, k)
+            if t:
+                acc[(inv.region, inv.base_model, inv.scope, "standard", UNIT_OF[k])][_iam_principal(inv.arn)] += t
+    dates = spec.dates
+    batch_role = f"arn:aws:iam::{spec.account}:role/NightlyBatch-BedrockRole"
+    if "us-east-1" in spec.regions:
+        if day == dates[min(2, len(dates) - 1)]:     # a batch job: billed, never logged, no runtime metrics
+            acc[("us-east-1", "amazon.nova-lite-v1:0", "in_region", "batch", "input")][batch_role] += 2_400_000
+            acc[("us-east-1", "amazon.nova-lite-v1:0", "in_region", "batch", "output")][batch_role] += 610_000
+        if day == dates[0]:                           # bedrock-mantle (OpenAI-compatible) calls: not logged
+            acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "input")][batch_role] += 185_000
+            acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "output")][batch_role] += 64_000
+    lines = []
+    for (region, model, scope, tier, unit), by_principal in sorted(acc.items()):
+        tokens = sum(by_principal.values())
+        truth = {"region": region, "model": model, "scope": scope, "tier": tier, "unit": unit, "tokens": tokens,
+                 "by_principal": dict(by_principal)}
+        if model == UNKNOWN_MODEL:
+            price = UNKNOWN_MODEL_PRICES[unit]
+        else:
+            price = book.unit_price(model, region, scope, "standard" if tier == "mantle" else tier, unit, day)
+            if price is None:
+                raise RuntimeError(f"demo needs a price for {model} {region} {scope} {tier} {unit} in params/prices.csv")
+            if region == "ap-northeast-2" and model == "amazon.nova-lite-v1:0":
+                price = price * Decimal("1.1")        # AWS raised the price; the book is stale
+                truth["stale"] = True
+        cost = Decimal(tokens) * price / 1000
+        truth["price"] = price
+        rc = REGION_CODE[region]
+        if model in MARKETPLACE:
+            suffix = "_Global" if scope == "global" else ""
+            service = MARKETPLACE[model]
+            usage = f"{rc}-MP:{rc}_{MP_UNIT[unit]}{suffix}-Units"
+            qty = Decimal(tokens) / Decimal(1_000_000)
+        else:
+            service = "Amazon Bedrock"
+            name = BILLING_NAMES[model]
+            if tier == "mantle":
+                usage = f"{rc}-{name}-mantle-{FP_UNIT[unit]}-standard"
+            else:
+                usage = f"{rc}-{name}-{FP_UNIT[unit]}" + ("-batch" if tier == "batch" else "") \
+                        + ("-cross-region-global" if scope == "global" else "")
+            qty = Decimal(tokens) / Decimal(1000)
+        lines.append((service, usage, qty, cost, truth))
+    # lines with the same usage type (geo and in-region of one model) are one line on the bill
+    merged: dict[tuple[str, str], list] = {}
+    for service, usage, qty, cost, truth in lines:
+        if (service, usage) in merged:
+            m = merged[(service, usage)]
+            m[0] += qty
+            m[1] += cost
+            m[2].append(truth)
+        else:
+            merged[(service, usage)] = [qty, cost, [truth]]
+    return [(s, u, q, c, t) for (s, u), (q, c, t) in merged.items()]
+
+
+def _iam_principal(arn: str) -> str:
+    """What CUR 2.0's line_item_iam_principal holds: the role (not the session) or the user."""
+    if ":assumed-role/" in arn:
+        head, rest = arn.split(":assumed-role/", 1)
+        return head.replace(":sts::", ":iam::") + ":role/" + rest.split("/", 1)[0]
+    return arn
+
+
+def _cur_rows(spec: DemoSpec, bills: dict) -> list[dict]:
+    """CUR 2.0 export rows for the demo's bill: one per day, usage type and IAM principal, plus tax and S3 rows."""
+    rows = []
+    for day, lines in bills.items():
+        start = f"{day}T00:00:00Z"
+        for service, usage, _, _, truths in lines:
+            mp = service != "Amazon Bedrock"
+            for t in truths:
+                per_unit = 1_000_000 if mp else 1000
+                for principal, tokens in sorted(t["by_principal"].items()):
+                    rows.append({
+                        "line_item_usage_start_date": start, "line_item_usage_end_date": start[:11] + "23:59:59Z",
+                        "line_item_product_code": "prod-demo7h2k3haiku" if mp else "AmazonBedrock",
+                        "product_servicecode": "prod-demo7h2k3haiku" if mp else "AmazonBedrock",
+                        "line_item_usage_type": usage,
+                        "line_item_operation": "InvokeModelStreamingInference" if t["unit"] == "output" else "InvokeModelInference",
+                        "line_item_usage_amount": float(Decimal(tokens) / per_unit),
+                        "line_item_unblended_cost": float(Decimal(tokens) * t["price"] / 1000),
+                        "line_item_line_item_type": "Usage", "product_region_code": t["region"],
+                        "bill_billing_entity": "AWS Marketplace" if mp else "AWS",
+                        "product_product_name": service if mp else "Amazon Bedrock",
+                        "line_item_iam_principal": principal})
+        rows.append({**rows[-1], "line_item_line_item_type": "Tax", "line_item_usage_type": "Tax",
+                     "line_item_usage_amount": 0.0, "line_item_unblended_cost": 1.23,
+                     "line_item_iam_principal": ""})
+        rows.append({**rows[-1], "line_item_product_code": "AmazonS3", "product_servicecode": "AmazonS3",
+                     "line_item_line_item_type": "Usage", "line_item_usage_type": "USE1-TimedStorage-ByteHrs",
+                     "product_product_name": "Amazon Simple Storage Service", "line_item_unblended_cost": 4.56,
+                     "bill_billing_entity": "AWS"})
+    return rows
+
+
+def _ce_pages(day: str, lines, page_size: int = 12) -> dict:
+    d1 = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+    groups = [{"Keys": [s, u], "Metrics": {"UnblendedCost": {"Amount": _money(c), "Unit": "USD"},
+                                            "UsageQuantity": {"Amount": _money(q), "Unit": "N/A"}}}
+              for s, u, q, c, _ in sorted(lines, key=lambda x: (x[0], x[1]))]
+    pages = []
+    for i in range(0, max(len(groups), 1), page_size):
+        page = {"GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+                "ResultsByTime": [{"TimePeriod": {"Start": day, "End": d1}, "Total": {}, "Groups": groups[i:i + page_size],
+                                   "Estimated": False}],
+                "DimensionValueAttributes": []}
+        if i + page_size < len(groups):
+            page["NextPageToken"] = f"page-{i + page_size}"
+        pages.append(page)
+    request = {"TimePeriod": {"Start": day, "End": d1}, "Granularity": "DAILY",
+               "Metrics": ["UnblendedCost", "UsageQuantity"],
+               "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+               "Filter": {"Or": [{"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Bedrock"]}},
+                                 {"Dimensions": {"Key": "SERVICE", "Values": sorted(set(MARKETPLACE.values())),
+                                                 "MatchOptions": ["EQUALS"]}}]}}
+    return {"request": request, "pages": pages}
