@@ -57,48 +57,46 @@ def _ceil5(t: dt.datetime) -> dt.datetime:
     return t2 + dt.timedelta(minutes=add)
 
 
-def generate(spec: DemoSpec, book: PriceBook) -> list[Inv]:
-    rng = random.Random(spec.seed)
-    weights = _hour_weights()
-    out: list[Inv] = []
-    for region in spec.regions:
-        apps = _apps(region, spec.account)
-        app_w = [a[1] for a in apps]
-        sessions = {a[3]: [f"{a[3].split('-')[0].lower()}-{rng.getrandbits(32):08x}" for _ in range(a[4])] for a in apps}
-        for di, day in enumerate(spec.dates):
-            d0 = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(0), tzinfo=dt.timezone.utc)
-            n = int(spec.per_day * (1.0 if region == "us-east-1" else 0.5) * (1.0, 1.15, 0.9, 1.05, 1.0, 0.6, 0.5)[di % 7])
-            for _ in range(n):
-                h = rng.choices(range(24), weights)[0]
-                ts = d0 + dt.timedelta(hours=h, seconds=rng.randrange(3600))
-                app = rng.choices(apps, app_w)[0]
-                name, kind, pname = app[0], app[2], app[3]
-                if kind == "role":
-                    arn = f"arn:aws:sts::{spec.account}:assumed-role/{pname}/{rng.choice(sessions[pname])}"
-                else:
-                    arn = f"arn:aws:iam::{spec.account}:user/{pname}"
-                model_id, _, ops = rng.choices(app[5], [m[1] for m in app[5]])[0]
-                scope, base = _scope_and_base(model_id, book, region)
-                i, o, cr, cw = _tokens(rng, app[6], model_id)
-                op = rng.choice(ops)
-                inv = Inv(ts=ts, region=region, model_id=model_id, base_model=base, scope=scope, app=name, arn=arn,
-                          operation=op, input_tokens=i, output_tokens=o, cache_read_tokens=cr, cache_write_tokens=cw,
-                          request_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                          metadata=dict(app[7]) if app[7] else None)
-                if kind == "role" and pname == "SharedPlatform-BedrockRole" and rng.random() < 0.03:
-                    inv.metadata, inv.app = None, "unattributed"      # a caller that forgot its metadata
-                pfx = model_id.split(".")[0]
-                if scope in ("geo", "global"):
-                    inv.inference_region = rng.choice(SERVED_BY["global" if scope == "global" else pfx if pfx in SERVED_BY else "us"])
-                r = rng.random()
-                injected_hour = (region == "us-east-1" and di == 1 and h in (14, 15)) or (region != "us-east-1" and di == 0 and h == 9)
-                if r < 0.012 and not injected_hour:
-                    inv.error = rng.choice(["ThrottlingException", "ThrottlingException", "ValidationException", "ModelErrorException"])
-                    inv.input_tokens = inv.output_tokens = inv.cache_read_tokens = inv.cache_write_tokens = 0
-                inv.delivered = _ceil5(ts + dt.timedelta(seconds=rng.randrange(40, 540)))
-                out.append(inv)
-    out.sort(key=lambda x: (x.region, x.ts, x.request_id))
-    # injections -------------------------------------------------------------------------------------------
+def _calls_that_day(spec: DemoSpec, region: str, di: int) -> int:
+    """Invocations on day ``di`` in ``region``: ``per_day`` (half outside us-east-1) times a weekday factor."""
+    return int(spec.per_day * (1.0 if region == "us-east-1" else 0.5) * (1.0, 1.15, 0.9, 1.05, 1.0, 0.6, 0.5)[di % 7])
+
+
+def _invocation(rng: random.Random, spec: DemoSpec, book: PriceBook, region: str, di: int, d0: dt.datetime,
+                apps: list, app_w: list, sessions: dict, weights: list[float]) -> Inv:
+    """One call on day ``di`` (starting ``d0``): hour, app, caller, model, tokens, served-by region, error, delivery."""
+    h = rng.choices(range(24), weights)[0]
+    ts = d0 + dt.timedelta(hours=h, seconds=rng.randrange(3600))
+    app = rng.choices(apps, app_w)[0]
+    name, kind, pname = app[0], app[2], app[3]
+    if kind == "role":
+        arn = f"arn:aws:sts::{spec.account}:assumed-role/{pname}/{rng.choice(sessions[pname])}"
+    else:
+        arn = f"arn:aws:iam::{spec.account}:user/{pname}"
+    model_id, _, ops = rng.choices(app[5], [m[1] for m in app[5]])[0]
+    scope, base = _scope_and_base(model_id, book, region)
+    i, o, cr, cw = _tokens(rng, app[6], model_id)
+    op = rng.choice(ops)
+    inv = Inv(ts=ts, region=region, model_id=model_id, base_model=base, scope=scope, app=name, arn=arn,
+              operation=op, input_tokens=i, output_tokens=o, cache_read_tokens=cr, cache_write_tokens=cw,
+              request_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+              metadata=dict(app[7]) if app[7] else None)
+    if kind == "role" and pname == "SharedPlatform-BedrockRole" and rng.random() < 0.03:
+        inv.metadata, inv.app = None, "unattributed"      # a caller that forgot its metadata
+    pfx = model_id.split(".")[0]
+    if scope in ("geo", "global"):
+        inv.inference_region = rng.choice(SERVED_BY["global" if scope == "global" else pfx if pfx in SERVED_BY else "us"])
+    r = rng.random()
+    injected_hour = (region == "us-east-1" and di == 1 and h in (14, 15)) or (region != "us-east-1" and di == 0 and h == 9)
+    if r < 0.012 and not injected_hour:
+        inv.error = rng.choice(["ThrottlingException", "ThrottlingException", "ValidationException", "ModelErrorException"])
+        inv.input_tokens = inv.output_tokens = inv.cache_read_tokens = inv.cache_write_tokens = 0
+    inv.delivered = _ceil5(ts + dt.timedelta(seconds=rng.randrange(40, 540)))
+    return inv
+
+
+def _inject_late_delivery_and_outage(spec: DemoSpec, out: list[Inv]) -> None:
+    """Late delivery (us-east-1, day 2, 14:00-15:00) and the logging outage (other regions, day 1, 09:00)."""
     dates = spec.dates
     for inv in out:
         hour = inv.ts.hour
@@ -110,7 +108,10 @@ def generate(spec: DemoSpec, book: PriceBook) -> list[Inv]:
             inv.delivered = nxt + dt.timedelta(hours=spec.as_of_hours, minutes=25 + 5 * (hour - 14) + int(inv.request_id[2], 16) % 3 * 5)
         if inv.region != "us-east-1" and inv.day == dates[0] and hour == 9:
             inv.delivered = None   # logging outage: never delivered
-    # one large request per region and day: body in the data/ sidecar
+
+
+def _mark_large_bodies(out: list[Inv]) -> None:
+    """One large request per region and day: its body goes to the data/ sidecar."""
     seen = set()
     for inv in out:
         k = (inv.region, inv.day)
@@ -118,4 +119,24 @@ def generate(spec: DemoSpec, book: PriceBook) -> list[Inv]:
                 and inv.model_id.startswith(("us.anthropic", "apac.anthropic", "global.anthropic.claude-sonnet")):
             seen.add(k)
             inv.large = True
+
+
+def generate(spec: DemoSpec, book: PriceBook) -> list[Inv]:
+    """Every invocation in every region and day, sorted by (region, time, request id), with the injections applied."""
+    rng = random.Random(spec.seed)
+    weights = _hour_weights()
+    out: list[Inv] = []
+    for region in spec.regions:
+        apps = _apps(region, spec.account)
+        app_w = [a[1] for a in apps]
+        sessions = {a[3]: [f"{a[3].split('-')[0].lower()}-{rng.getrandbits(32):08x}" for _ in range(a[4])] for a in apps}
+        for di, day in enumerate(spec.dates):
+            d0 = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(0), tzinfo=dt.timezone.utc)
+            n = _calls_that_day(spec, region, di)
+            for _ in range(n):
+                out.append(_invocation(rng, spec, book, region, di, d0, apps, app_w, sessions, weights))
+    out.sort(key=lambda x: (x.region, x.ts, x.request_id))
+    # injections -------------------------------------------------------------------------------------------
+    _inject_late_delivery_and_outage(spec, out)
+    _mark_large_bodies(out)
     return out
