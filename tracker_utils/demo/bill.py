@@ -21,8 +21,8 @@ def _money(d: Decimal) -> str:
     return format(d.normalize(), "f") if d else "0"
 
 
-def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> list[tuple[str, str, Decimal, Decimal, dict]]:
-    """(service, usage type, quantity, cost, truth) per line: CloudWatch's tokens at AWS's prices, plus injections."""
+def _metered_tokens(invs: list[Inv], day: str) -> dict[tuple, dict[str, int]]:
+    """Tokens of the day's successful calls per bill line (region, model, scope, tier, unit) and IAM principal."""
     acc: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))   # line -> IAM principal -> tokens
     for inv in invs:
         if inv.day != day or inv.error:
@@ -31,6 +31,11 @@ def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> l
             t = getattr(inv, k)
             if t:
                 acc[(inv.region, inv.base_model, inv.scope, "standard", UNIT_OF[k])][_iam_principal(inv.arn)] += t
+    return acc
+
+
+def _add_unlogged_usage(spec: DemoSpec, day: str, acc: dict[tuple, dict[str, int]]) -> None:
+    """Injected usage that is billed but never logged: a batch job (day 3) and bedrock-mantle calls (day 1)."""
     dates = spec.dates
     batch_role = f"arn:aws:iam::{spec.account}:role/NightlyBatch-BedrockRole"
     if "us-east-1" in spec.regions:
@@ -40,39 +45,45 @@ def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> l
         if day == dates[0]:                           # bedrock-mantle (OpenAI-compatible) calls: not logged
             acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "input")][batch_role] += 185_000
             acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "output")][batch_role] += 64_000
-    lines = []
-    for (region, model, scope, tier, unit), by_principal in sorted(acc.items()):
-        tokens = sum(by_principal.values())
-        truth = {"region": region, "model": model, "scope": scope, "tier": tier, "unit": unit, "tokens": tokens,
-                 "by_principal": dict(by_principal)}
-        if model == UNKNOWN_MODEL:
-            price = UNKNOWN_MODEL_PRICES[unit]
+
+
+def _aws_price(book: PriceBook, day: str, region: str, model: str, scope: str, tier: str, unit: str,
+               truth: dict) -> Decimal:
+    """What AWS charges per 1,000 tokens: the book's price, except the unknown model and the stale Nova Lite price."""
+    if model == UNKNOWN_MODEL:
+        price = UNKNOWN_MODEL_PRICES[unit]
+    else:
+        price = book.unit_price(model, region, scope, "standard" if tier == "mantle" else tier, unit, day)
+        if price is None:
+            raise RuntimeError(f"demo needs a price for {model} {region} {scope} {tier} {unit} in params/prices.csv")
+        if region == "ap-northeast-2" and model == "amazon.nova-lite-v1:0":
+            price = price * Decimal("1.1")        # AWS raised the price; the book is stale
+            truth["stale"] = True
+    return price
+
+
+def _usage_type(region: str, model: str, scope: str, tier: str, unit: str, tokens: int) -> tuple[str, str, Decimal]:
+    """(service, usage type, quantity) as the bill names them: first-party or Marketplace shape."""
+    rc = REGION_CODE[region]
+    if model in MARKETPLACE:
+        suffix = "_Global" if scope == "global" else ""
+        service = MARKETPLACE[model]
+        usage = f"{rc}-MP:{rc}_{MP_UNIT[unit]}{suffix}-Units"
+        qty = Decimal(tokens) / Decimal(1_000_000)
+    else:
+        service = "Amazon Bedrock"
+        name = BILLING_NAMES[model]
+        if tier == "mantle":
+            usage = f"{rc}-{name}-mantle-{FP_UNIT[unit]}-standard"
         else:
-            price = book.unit_price(model, region, scope, "standard" if tier == "mantle" else tier, unit, day)
-            if price is None:
-                raise RuntimeError(f"demo needs a price for {model} {region} {scope} {tier} {unit} in params/prices.csv")
-            if region == "ap-northeast-2" and model == "amazon.nova-lite-v1:0":
-                price = price * Decimal("1.1")        # AWS raised the price; the book is stale
-                truth["stale"] = True
-        cost = Decimal(tokens) * price / 1000
-        truth["price"] = price
-        rc = REGION_CODE[region]
-        if model in MARKETPLACE:
-            suffix = "_Global" if scope == "global" else ""
-            service = MARKETPLACE[model]
-            usage = f"{rc}-MP:{rc}_{MP_UNIT[unit]}{suffix}-Units"
-            qty = Decimal(tokens) / Decimal(1_000_000)
-        else:
-            service = "Amazon Bedrock"
-            name = BILLING_NAMES[model]
-            if tier == "mantle":
-                usage = f"{rc}-{name}-mantle-{FP_UNIT[unit]}-standard"
-            else:
-                usage = f"{rc}-{name}-{FP_UNIT[unit]}" + ("-batch" if tier == "batch" else "") \
-                        + ("-cross-region-global" if scope == "global" else "")
-            qty = Decimal(tokens) / Decimal(1000)
-        lines.append((service, usage, qty, cost, truth))
-    # lines with the same usage type (geo and in-region of one model) are one line on the bill
+            usage = f"{rc}-{name}-{FP_UNIT[unit]}" + ("-batch" if tier == "batch" else "") \
+                    + ("-cross-region-global" if scope == "global" else "")
+        qty = Decimal(tokens) / Decimal(1000)
+    return service, usage, qty
+
+
+def _merge_by_usage_type(lines: list[tuple]) -> list[tuple[str, str, Decimal, Decimal, list[dict]]]:
+    """Lines with the same usage type (geo and in-region of one model) are one line on the bill."""
     merged: dict[tuple[str, str], list] = {}
     for service, usage, qty, cost, truth in lines:
         if (service, usage) in merged:
@@ -83,6 +94,23 @@ def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> l
         else:
             merged[(service, usage)] = [qty, cost, [truth]]
     return [(s, u, q, c, t) for (s, u), (q, c, t) in merged.items()]
+
+
+def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> list[tuple[str, str, Decimal, Decimal, dict]]:
+    """(service, usage type, quantity, cost, truth) per line: CloudWatch's tokens at AWS's prices, plus injections."""
+    acc = _metered_tokens(invs, day)
+    _add_unlogged_usage(spec, day, acc)
+    lines = []
+    for (region, model, scope, tier, unit), by_principal in sorted(acc.items()):
+        tokens = sum(by_principal.values())
+        truth = {"region": region, "model": model, "scope": scope, "tier": tier, "unit": unit, "tokens": tokens,
+                 "by_principal": dict(by_principal)}
+        price = _aws_price(book, day, region, model, scope, tier, unit, truth)
+        cost = Decimal(tokens) * price / 1000
+        truth["price"] = price
+        service, usage, qty = _usage_type(region, model, scope, tier, unit, tokens)
+        lines.append((service, usage, qty, cost, truth))
+    return _merge_by_usage_type(lines)
 
 
 def _iam_principal(arn: str) -> str:
