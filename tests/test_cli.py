@@ -31,3 +31,20 @@ def test_no_source_module_parses_arguments():
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
                  if "argparse" in p.read_text() and p.parent.name != "run"]
     assert offenders == []
+
+
+def test_verbose_shows_the_cells_output_and_default_does_not():
+    import logging
+    from tracker_utils.run import notebook
+    pm = logging.getLogger("papermill")
+    saved = (pm.level, list(pm.handlers), pm.propagate)
+    try:
+        pm.handlers = []
+        pm.setLevel(logging.NOTSET)
+        cli.configure_logging(logging.INFO)
+        assert not notebook.log_cells()
+        cli.configure_logging(logging.DEBUG)
+        assert notebook.log_cells()
+    finally:
+        pm.level, pm.handlers, pm.propagate = saved[0], saved[1], saved[2]
+        cli.configure_logging(logging.INFO)

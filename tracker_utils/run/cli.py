@@ -194,16 +194,19 @@ def athena_command(args, out=None) -> int:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """The ``tracker_utils`` logger prints plain lines on stdout, as the runner's progress always looked; other
-    libraries' loggers (papermill, botocore) are left as they are."""
-    log = logging.getLogger("tracker_utils")
-    log.setLevel(level)
-    if not any(getattr(h, "_bedrock_tracker", False) for h in log.handlers):
-        h = logging.StreamHandler(sys.stdout)
-        h.setFormatter(logging.Formatter("%(message)s"))
-        h._bedrock_tracker = True
-        log.addHandler(h)
-    log.propagate = False
+    """The ``tracker_utils`` logger prints plain lines on stdout, as the runner's progress always looked. With
+    ``-v`` (DEBUG) papermill's logger is shown too, and the runner passes ``log_output`` so each cell's output is
+    logged as it runs; other libraries' loggers (botocore) are left as they are."""
+    names = ["tracker_utils"] + (["papermill"] if level <= logging.DEBUG else [])   # -v: the cells' output too
+    for name in names:
+        log = logging.getLogger(name)
+        log.setLevel(level)
+        if not any(getattr(h, "_bedrock_tracker", False) for h in log.handlers):
+            h = logging.StreamHandler(sys.stdout)
+            h.setFormatter(logging.Formatter("%(message)s" if name == "tracker_utils" else "  [%(name)s] %(message)s"))
+            h._bedrock_tracker = True
+            log.addHandler(h)
+        log.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,12 @@ def check_notebooks() -> None:
             raise ParamError(f"notebook {nb}.ipynb does not declare parameter(s) {sorted(missing)}")
 
 
+def log_cells() -> bool:
+    """papermill's ``log_output``: the cells' output goes to the ``papermill`` logger when someone listens to it
+    (``bedrock-tracker -v``); otherwise it stays in the executed notebook only."""
+    return logging.getLogger("papermill").isEnabledFor(logging.INFO) and bool(logging.getLogger("papermill").handlers)
+
+
 def _kernel_start_failure(e: Exception) -> bool:
     """A kernel that died while starting (e.g. a port taken between jupyter_client choosing it and the kernel
     binding it, when kernels start side by side): nothing of the notebook ran, so running it again is safe."""

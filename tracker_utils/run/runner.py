@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tracker_utils.config import SNAPSHOT_SUFFIX, Params, load_params, resolve_path, run_dir, write_snapshot
 from tracker_utils.io import read_json, write_json
-from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks,
+from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks, log_cells,
                                         ensure_kernel, execute, export_html)
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def run_one(params: str | Params, overrides: dict, date: str, region: str, force
                 str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(target),
                 parameters={"date": date, "region": region, "params_file": str(pf), "output_dir": str(resolve_path(p.output_dir)),
                             "interactive": False},
-                kernel_name=kernel, cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False,
+                kernel_name=kernel, cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=log_cells(),
                 execution_timeout=EXECUTION_TIMEOUT, report_mode=False)
             cells = res.get("cells", [])
             if cells:
@@ -162,7 +162,7 @@ def run_rollup(p: Params, log=None) -> dict:
         execute(str(NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(out / "rollup.ipynb"),
                             parameters={"params_file": str(pf), "output_dir": str(out), "interactive": False},
                             kernel_name=ensure_kernel(), cwd=str(NOTEBOOK_DIR), progress_bar=False,
-                            log_output=False, execution_timeout=EXECUTION_TIMEOUT)
+                            log_output=log_cells(), execution_timeout=EXECUTION_TIMEOUT)
         export_html(out / "rollup.ipynb", out / "rollup.html", hide_code=True)
     except Exception as e:  # noqa: BLE001 - a failed roll-up must not lose the date-region reports
         ename = getattr(e, "ename", type(e).__name__)
