@@ -202,7 +202,9 @@ def test_quarantine_rows_by_hand(corpus):
     assert reason[(k["A"], 10)] == "inputTokenCount is not an integer: True"
     assert reason[(k["A"], 11)] == "schemaVersion '2.0'"
     assert reason[(k["A"], 12)] == "operation 'ApplyGuardrail'"
-    assert reason[(k["A"], 13)] == "requestId seen before in this collection"
+    # a copy with other counts than the one kept says so, with both (kept: the first delivered)
+    assert reason[(k["A"], 13)] == ("requestId seen before in this collection, with other counts (kept "
+                                    f"{k['A']} line 1: 10/5/0/0; this copy: 999/5/0/0)")
     assert reason[(k["A"], 16)] == "timestamp 'not-a-time'"
     assert reason[(k["A"], 17)] == "line is not valid UTF-8"
     assert reason[(k["A"], 19)] == "region is not a string: 12"

@@ -57,6 +57,7 @@ class Params:
     output_dir: str = "outputs"
     logs_as_of: str = ""                 # "" = now; ISO time; or "+Nh" = N hours after the end of the day
     window_after_hours: int = 3          # hour folders read after the day (records are filed by delivery time)
+    max_tokens_per_record: int = 10_000_000   # a token count above this is implausible: quarantined, never summed
     cost_source: str = "ce"              # ce | cur | none
     cur: str = ""                        # CUR 2.0 export: local path or s3:// URI (cost_source: cur)
     bill_services: str = "all"           # all | first_party (a SERVICE = 'Amazon Bedrock' filter, as the seed used)
@@ -243,6 +244,8 @@ def validate(p: Params) -> None:
             parse_time(p.logs_as_of)
         except ValueError:
             raise ParamError(f"logs_as_of: {p.logs_as_of!r} is not an ISO time or +Nh") from None
+    if p.max_tokens_per_record < 1:
+        raise ParamError(f"max_tokens_per_record: {p.max_tokens_per_record} must be at least 1")
     if p.engine == "athena" and p.source != "aws":
         raise ParamError("engine athena needs source aws")
 

@@ -314,18 +314,20 @@ def _quality(counts: dict, total: dict) -> dict:
         "records_outside_day": counts["outside_day"],
         "records_duplicate": counts["duplicate"],
         "records_malformed": counts["malformed"],
+        "records_other_region": counts["other_region"],
         "records_quarantined_by_kind": dict(sorted(by_kind.items())),
     }
 
 
 def result_to_logs(columns: list[str], rows: list[list], info: dict | None = None,
-                   principal: str = ALL) -> logsrc.LogsResult:
+                   principal: str = ALL, region: str | None = None) -> logsrc.LogsResult:
     """Turn the query's rows (strings from Athena, typed values from DuckDB) into a LogsResult."""
     missing = [c for c in RESULT_COLUMNS if c not in columns]
     if missing:
         raise AthenaQueryError(f"query result lacks column(s) {missing}")
     ix = {c: columns.index(c) for c in RESULT_COLUMNS}
-    usage, counts, total = [], dict.fromkeys(FATES, 0), None
+    usage, counts, total = [], {**dict.fromkeys(FATES, 0), "other_region": 0}, None
+    other_regions: dict[str, int] = {}
     for r in rows:
         if _int(r[ix["is_total"]]):
             total = {"records_read": _int(r[ix["records"]]), "files_read": _int(r[ix["files"]])}
@@ -333,13 +335,20 @@ def result_to_logs(columns: list[str], rows: list[list], info: dict | None = Non
         fate = r[ix["fate"]]
         if fate not in counts:
             raise AthenaQueryError(f"query result has an unknown fate {fate!r}")
-        counts[fate] += _int(r[ix["records"]])
-        if fate in ("used", "late"):
+        n = _int(r[ix["records"]])
+        counts[fate] += n
+        named = r[ix["region"]] or ""
+        if fate in ("used", "late") and region and named and named != region:
+            counts[fate] -= n                    # a record naming another region is not this region's usage
+            counts["other_region"] += n
+            other_regions[named] = other_regions.get(named, 0) + n
+        elif fate in ("used", "late"):
             usage.append(_usage_row(r, ix, fate))
     if total is None:
         raise AthenaQueryError("query result has no total row")
     used, late = _frames(usage)
     quality = _quality(counts, total)
+    quality["records_other_region_by_region"] = dict(sorted(other_regions.items()))
     if principal != ALL:
         # the filter is applied while scanning: the counts cover the filtered principals' records only
         quality["principal_filter"] = principal
@@ -357,4 +366,4 @@ def collect(ctx: AwsContext, cfg) -> logsrc.LogsResult:
     columns, rows, info = run_query(ctx, query_text(cfg, p.athena_database, p.athena_table),
                                     [athena_parameter(v) for v in values], database=_ident(p.athena_database, "athena_database"),
                                     workgroup=p.athena_workgroup, output=p.athena_output)
-    return result_to_logs(columns, rows, info, principal)
+    return result_to_logs(columns, rows, info, principal, cfg.region)

@@ -220,4 +220,11 @@ def fetch_cur(ctx: AwsContext, s3_uri: str, dest: Path) -> list[Path]:
 
 
 
-__all__ = ["S3Reader", "fetch_cur", "get_object_bytes", "list_log_objects"]
+def handed_object(ctx: AwsContext, entry: dict) -> logsrc.LogObject:
+    """An object another day's collection listed (key, size, ETag, delivery time): read like any other."""
+    return logsrc.LogObject(key=entry["key"], size=int(entry.get("size", 0)),
+                            delivered_at=dt.datetime.fromisoformat(entry["delivered_at"]),
+                            etag=str(entry.get("etag", "")), read=S3Reader(ctx.spec(), entry["key"]))
+
+
+__all__ = ["S3Reader", "fetch_cur", "get_object_bytes", "handed_object", "list_log_objects"]

@@ -8,13 +8,14 @@ Prompts and responses stop here: the frames hold counts and ids only.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import time
 from dataclasses import dataclass
 
 import pandas as pd
+from filelock import FileLock
 
+from tracker_utils import handoff
 from tracker_utils.config import RunConfig, resolve_path
 from tracker_utils.io import read_json, write_json, write_parquet
 from tracker_utils.collect import cloudwatch as cwsrc
@@ -39,7 +40,17 @@ def _local_sources(cfg: RunConfig):
     p = cfg.params
     root = cfg.data_root
     base = logsrc.log_base(p.logs_prefix, p.account, cfg.region)
-    objs, skipped = logsrc.list_local(root / "s3" / p.logs_bucket, base, cfg.day, p.window_after_hours)
+    bucket = root / "s3" / p.logs_bucket
+    objs, skipped = logsrc.list_local(bucket, base, cfg.day, p.window_after_hours, boundary=root)
+    listed = {o.key for o in objs}
+    for entry in handoff.received(resolve_path(p.output_dir), cfg.region, cfg.date):
+        if entry["key"] in listed:
+            continue
+        o, why = logsrc.local_object(bucket, entry["key"], boundary=root)
+        if o is None:
+            skipped[f"handed_over_{why}"] = skipped.get(f"handed_over_{why}", 0) + 1
+        else:
+            objs.append(o)
     if not root.exists():
         raise FileNotFoundError(f"data_root {root} does not exist (for the demo: bedrock-tracker demo, or make demo)")
     cw_path = root / "cloudwatch" / cfg.region / f"{cfg.date}.json"
@@ -87,8 +98,7 @@ def _resolve_profiles(cfg: RunConfig, ctx, res) -> dict:
     from tracker_utils.collect import profiles
     ids = set(res.used["model_id"].astype(str).unique()) | set(res.late["model_id"].astype(str).unique())
     cache = resolve_path(cfg.params.prices_dir) / "inference_profiles.yaml"
-    with open(cache.with_suffix(".lock"), "w") as lock:      # regions may run in parallel
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(str(cache.with_suffix(".lock"))):      # regions may run in parallel
         try:
             added = profiles.resolve_missing(ids, cache, ctx.client("bedrock"))
         except Exception as e:  # noqa: BLE001 - the profile stays unpriced and is listed as such; say why
@@ -117,13 +127,15 @@ def _aws_sources(cfg: RunConfig) -> _Sources:
         athena_res = athena.collect(ctx, cfg)
     else:
         objs, skipped = s3.list_log_objects(ctx, cfg.day, p.window_after_hours)
+        listed = {o.key for o in objs}
+        objs += [s3.handed_object(ctx, e) for e in handoff.received(resolve_path(p.output_dir), cfg.region, cfg.date)
+                 if e["key"] not in listed]
     cw_rec = aws.fetch_cloudwatch(ctx, cfg.day)
     ce_rec = None
     if p.cost_source == "ce":      # one paid request per day, shared by every region (runs may be parallel)
         cache = resolve_path(p.output_dir) / "_cache"
         cache.mkdir(parents=True, exist_ok=True)
-        with open(cache / f"costexplorer-{cfg.date}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with FileLock(str(cache / f"costexplorer-{cfg.date}.lock")):
             ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
     return _Sources(objs, skipped, cw_rec, ce_rec, ctx=ctx, athena=athena_res)
 
@@ -138,8 +150,12 @@ def _collect_logs(cfg: RunConfig, src: _Sources):
         return res
     # writes the files itself, and reuses them when the objects are unchanged
     p = cfg.params
-    return logsrc.collect(src.objects, cfg.day, cfg.as_of, strict=p.strict, workers=logsrc.default_workers(p.jobs),
-                          out_dir=cfg.data_dir)
+    res = logsrc.collect(src.objects, cfg.day, cfg.as_of, strict=p.strict, workers=logsrc.default_workers(p.jobs),
+                         out_dir=cfg.data_dir, region=cfg.region, max_tokens=p.max_tokens_per_record)
+    if res.other_days:         # records of other days: hand the objects that hold them to their own day
+        objects = {f["key"]: {k: f[k] for k in ("key", "size", "etag", "delivered_at")} for f in res.files}
+        handoff.write(resolve_path(p.output_dir), cfg.region, cfg.date, res.other_days, objects)
+    return res
 
 
 def _collect_cloudwatch(cfg: RunConfig, cw_rec: dict | None) -> pd.DataFrame:

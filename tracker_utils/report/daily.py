@@ -104,11 +104,23 @@ def _dq_issues(dq: dict) -> list[str]:
         issues.append(f"<b>Unpriced models</b>: {', '.join(map(esc, dq['unpriced_models']))}: priced at $0, so the "
                       f"cost from logs is a <b>lower bound</b>. Add them to params/prices.csv.")
     if dq.get("records_malformed"):
-        kinds = ", ".join(f"{esc(k)}: {v:,}" for k, v in dq.get("records_quarantined_by_kind", {}).items() if k != "duplicate")
+        kinds = ", ".join(f"{esc(k)}: {v:,}" for k, v in dq.get("records_quarantined_by_kind", {}).items()
+                          if k not in ("duplicate", "other_region"))
         issues.append(f"<b>{dq['records_malformed']:,} malformed records</b> quarantined" + (f" ({kinds})" if kinds else "")
                       + "; they are not counted (see data/collect_quarantine.parquet)")
     if dq.get("records_duplicate"):
-        issues.append(f"<b>{dq['records_duplicate']:,} duplicate records</b> (same requestId) counted once")
+        conflicting = dq.get("records_duplicate_conflicting", 0)
+        issues.append(f"<b>{dq['records_duplicate']:,} duplicate records</b> (same requestId) counted once"
+                      + (f"; <b>{conflicting:,} of them with other token counts</b> than the copy kept" if conflicting
+                         else "") + (f" ({esc(dq['duplicate_rule'])})" if dq.get("duplicate_rule") else ""))
+    if dq.get("records_other_region"):
+        where = ", ".join(f"{esc(k)}: {v:,}" for k, v in dq.get("records_other_region_by_region", {}).items())
+        issues.append(f"<b>{dq['records_other_region']:,} records name another region</b>" + (f" ({where})" if where else "")
+                      + ": they were found under this region's prefix, and are not counted or priced as its usage")
+    odd = {k: v for k, v in (dq.get("files_skipped") or {}).items() if k not in BENIGN_SKIPS}
+    if odd:
+        issues.append(f"<b>{sum(odd.values()):,} objects skipped</b>: "
+                      + ", ".join(f"{esc(k.replace('_', ' '))}: {v:,}" for k, v in sorted(odd.items())))
     if dq.get("files_bad"):
         issues.append(f"<b>Damaged log files</b>: {', '.join(f'{esc(k)}: {esc(v)}' for k, v in dq['files_bad'].items())}")
     if dq.get("provisioned_models"):
@@ -121,10 +133,19 @@ def _dq_issues(dq: dict) -> list[str]:
     return issues
 
 
+BENIGN_SKIPS = {"permission_check", "data_sidecar_folder", "folder", "not_a_log_file"}
+
+
 def _dq_facts(dq: dict) -> str:
+    days = dq.get("records_of_other_days") or {}
+    where = (" (" + ", ".join(f"{esc(d)}: {n:,}" for d, n in list(days.items())[:12])
+             + (f", and {len(days) - 12} more days" if len(days) > 12 else "") + "; counted in their own days' reports)"
+             if days else "")
+    other = f", {dq['records_other_region']:,} of another region" if dq.get("records_other_region") else ""
     return (f"{dq.get('files_read', 0):,} log files, {dq.get('records_read', 0):,} records read: {dq.get('records_used', 0):,} used, "
-            f"{dq.get('records_outside_day', 0):,} belong to other days, {dq.get('records_late', 0):,} arrived after the collection "
-            f"time, {dq.get('records_malformed', 0):,} malformed, {dq.get('records_duplicate', 0):,} duplicates.")
+            f"{dq.get('records_outside_day', 0):,} belong to other days{where}, {dq.get('records_late', 0):,} arrived after "
+            f"the collection time, {dq.get('records_malformed', 0):,} malformed, {dq.get('records_duplicate', 0):,} "
+            f"duplicates{other}.")
 
 
 def quality_box(d: ReportData) -> str:

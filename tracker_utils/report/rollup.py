@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from tracker_utils.report import anomalies
+from tracker_utils import handoff
 from tracker_utils.apps import UNATTRIBUTED
 from tracker_utils.config import Params, load_params, resolve_path, run_dir
 from tracker_utils.io import read_json, read_parquet, write_json
@@ -54,6 +55,7 @@ def run_states(p: Params, outcomes=None) -> list[dict]:
                 try:
                     st["summary"] = read_json(rd / "summary.json")
                     st["status"] = "complete"
+                    st["stale_records"] = handoff.pending(resolve_path(p.output_dir), r, d, rd)
                 except Exception as e:  # noqa: BLE001 - unreadable: treat as incomplete
                     st["error"] = f"summary.json unreadable: {e}"
             elif info.get("status") == "failed":
@@ -250,6 +252,9 @@ def runs_table(rd: RollupData) -> str:
         if st["status"] == "complete":
             s = st["summary"]
             status, kind = _status(s)
+            if st.get("stale_records"):
+                n = st["stale_records"]
+                status, kind = f"stale: {n:,} record{'s' if n != 1 else ''} of this day arrived after its report", "warn"
             t = s["totals"]
             rows.append({"Date": st["date"], "Region": st["region"], "Verdict": badge(status, kind),
                          "Billed": cents(t["billed_cost_usd"]), "Cost from logs": cents(t["logs_cost_usd"]),

@@ -15,6 +15,9 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from filelock import FileLock, Timeout
+
+from tracker_utils import handoff
 from tracker_utils.config import SNAPSHOT_SUFFIX, Params, load_params, resolve_path, run_dir, write_snapshot
 from tracker_utils.io import read_json, write_json
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks, log_cells,
@@ -37,15 +40,34 @@ class Outcome:
 
 
 def run_one(params: str | Params, overrides: dict, date: str, region: str, force: bool = False) -> Outcome:
-    """One date-region chain. ``params`` is a validated Params (from :func:`run`) or a params file to validate."""
-    import papermill as pm
+    """One date-region chain. ``params`` is a validated Params (from :func:`run`) or a params file to validate.
+
+    A lock per chain (``<date>/<region>/.lock``) keeps two runs from working on it at once: the second waits (one
+    line says so), then skips it if the first completed it. A complete chain is redone when other days' collections
+    handed it records its report has not counted (it is *stale*), or with ``force``."""
     p = params if isinstance(params, Params) else load_params(params or None, overrides)
     rd = run_dir(p.output_dir, date, region)
+    rd.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(rd / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.info(f"{date} {region}: another run is working on it; waiting for it to finish")
+        lock.acquire()
+    try:
+        return _run_locked(p, date, region, rd, force)
+    finally:
+        lock.release()
+
+
+def _run_locked(p: Params, date: str, region: str, rd, force: bool) -> Outcome:
+    import papermill as pm
     if (rd / "summary.json").exists() and not force:
-        return Outcome(date, region, "skipped")
+        if not handoff.pending(resolve_path(p.output_dir), region, date, rd):
+            return Outcome(date, region, "skipped")
+        logger.info(f"{date} {region}: stale (records of this day were found by other days' collections); redoing")
     if (rd / "summary.json").exists():
         (rd / "summary.json").unlink()
-    rd.mkdir(parents=True, exist_ok=True)
     kernel = ensure_kernel()
     out = Outcome(date, region, "complete")
     t0 = time.perf_counter()
@@ -125,9 +147,13 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
             o = _worker(a)
             outcomes.append(o)
             _log_outcome(log, i, len(pairs), o)
+    outcomes = _redo_stale(p, outcomes, log)
     from tracker_utils.report.index import write_index
-    roll = run_rollup(p, log=log)           # 05_rollup -> outputs/rollup.html + chargeback.csv/json; never raises
-    index = write_index(p, outcomes, roll)
+    out = resolve_path(p.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out / ".rollup.lock")):    # one roll-up and index at a time, whatever runs share the folder
+        roll = run_rollup(p, log=log)       # 05_rollup -> outputs/rollup.html + chargeback.csv/json; never raises
+        index = write_index(p, outcomes, roll)
     failed = [o for o in outcomes if o.status == "failed"]
     log(f"done in {time.perf_counter() - t0:.1f}s: {sum(o.status == 'complete' for o in outcomes)} complete, "
         f"{sum(o.status == 'skipped' for o in outcomes)} already complete, {len(failed)} failed")
@@ -139,6 +165,20 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
         outcomes.append(Outcome("all dates", "all regions", "failed", failed_notebook="05_rollup",
                                 error=roll.get("error", "")))
     log(str(index))
+    return outcomes
+
+
+def _redo_stale(p: Params, outcomes: list[Outcome], log) -> list[Outcome]:
+    """Chains of this run that other chains of it handed records to, after they were done: redone once, so that
+    every record found in the run is counted in its own day's report."""
+    stale = [o for o in outcomes if o.status in ("complete", "skipped")
+             and handoff.pending(resolve_path(p.output_dir), o.region, o.date, run_dir(p.output_dir, o.date, o.region))]
+    for i, o in enumerate(stale, 1):
+        n = handoff.pending(resolve_path(p.output_dir), o.region, o.date, run_dir(p.output_dir, o.date, o.region))
+        log(f"[redo {i}/{len(stale)}] {o.date} {o.region}: {n:,} record(s) of this day were found by other days")
+        again = _worker((p, {}, o.date, o.region, True))
+        outcomes = [again if (x.date, x.region) == (o.date, o.region) else x for x in outcomes]
+        _log_outcome(log, i, len(stale), again)
     return outcomes
 
 

@@ -27,7 +27,7 @@ The package, in reading order: :mod:`listing` (where the objects are), :mod:`rec
 from tracker_utils.collect.logs.collection import collect, frame, parse_object
 from tracker_utils.collect.logs.listing import (
     FILE_TS, PERMISSION_CHECK, LocalFile, LogObject, delivered_at_from_key, hour_prefixes, is_log_key, list_local,
-    log_base,
+    local_object, log_base,
 )
 from tracker_utils.collect.logs.pool import default_workers
 from tracker_utils.collect.logs.records import (
@@ -42,6 +42,6 @@ __all__ = [
     "CACHE_VERSION", "COLUMNS", "DICT_COLUMNS", "FILE_TS", "INT_COLUMNS", "LATE_FILE", "MANIFEST_FILE",
     "MAX_LINE_BYTES", "OPERATIONS", "PERMISSION_CHECK", "QUARANTINE_COLUMNS", "QUARANTINE_FILE", "SCHEMA_TYPE",
     "SCHEMA_VERSIONS", "USED_FILE", "LocalFile", "LogObject", "LogsResult", "StrictError", "collect",
-    "default_workers", "delivered_at_from_key", "frame", "hour_prefixes", "is_log_key", "list_local", "log_base",
+    "default_workers", "delivered_at_from_key", "frame", "hour_prefixes", "is_log_key", "list_local", "local_object", "log_base",
     "parse_object",
 ]

@@ -63,20 +63,22 @@ def _worker_loop(jobs, results) -> None:
             results.put(("err", job[0], e))
 
 
-def run(objects: list[LogObject], strict: bool, spill_dir: Path, workers: int) -> Iterator[dict]:
+def run(objects: list[LogObject], strict: bool, spill_dir: Path, workers: int,
+        max_tokens: int = spill.scan.MAX_TOKENS) -> Iterator[dict]:
     """Scan every object, yielding results in the objects' order."""
     total = sum(max(0, o.size or 0) for o in objects)
     if workers <= 1 or len(objects) < 2 or total < PARALLEL_MIN_BYTES:
         with open(spill_dir / "parts.pkl", "wb") as fh:     # one file for all: many small objects cost no file each
             for i, o in enumerate(objects):
-                r = spill._scan_to_part(i, o.key, o.read, strict, fh)
+                r = spill._scan_to_part(i, o.key, o.read, strict, fh, max_tokens)
                 fh.flush()
                 yield r
         return
-    yield from _run_parallel(objects, strict, spill_dir, workers)
+    yield from _run_parallel(objects, strict, spill_dir, workers, max_tokens)
 
 
-def _run_parallel(objects: list[LogObject], strict: bool, spill_dir: Path, workers: int) -> Iterator[dict]:
+def _run_parallel(objects: list[LogObject], strict: bool, spill_dir: Path, workers: int,
+                  max_tokens: int) -> Iterator[dict]:
     import multiprocessing as mp
     from concurrent.futures import ThreadPoolExecutor
     parts = [str(spill_dir / f"part-{i:06d}.pkl") for i in range(len(objects))]
@@ -97,7 +99,7 @@ def _run_parallel(objects: list[LogObject], strict: bool, spill_dir: Path, worke
         done: dict = {}
         for want in range(len(objects)):
             while submitted < len(objects) and submitted - want < depth:
-                jobs.put((submitted, objects[submitted].key, next(srcs), strict, parts[submitted]))
+                jobs.put((submitted, objects[submitted].key, next(srcs), strict, parts[submitted], max_tokens))
                 submitted += 1
             status, value = _await(want, done, results, procs)
             if status == "err":      # raised in key order: every earlier object was read without a problem

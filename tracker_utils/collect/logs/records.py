@@ -26,6 +26,7 @@ DICT_COLUMNS = ["operation", "model_id", "principal", "region", "inference_regio
                 "request_metadata"]
 
 I64_MAX = (1 << 63) - 1
+MAX_TOKENS = 10_000_000           # default max_tokens_per_record: above this a count is implausible, never summed
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _US = dt.timedelta(microseconds=1)
 _MIN_US, _MAX_US = -(I64_MAX // 1000), I64_MAX // 1000   # what datetime64[ns] can hold
@@ -60,20 +61,23 @@ def _show(v) -> str:
     return f"<{type(v).__name__}>"
 
 
-def _count(v, name: str, required: bool) -> int:
+def _count(v, name: str, required: bool, max_tokens: int = MAX_TOKENS) -> int:
+    """A token count: an integer from 0 to ``max_tokens`` (a JSON float with an integer value is one)."""
     if v is None:
         if required:
             raise _Bad("missing_token_counts", f"{name} is missing")
         return 0
+    if type(v) is float and v.is_integer():
+        v = int(v)
     if type(v) is int:
         if v < 0:
             raise _Bad("bad_token_count", f"{name} is negative: {v}")
-        if v > I64_MAX:
-            raise _Bad("bad_token_count", f"{name} is out of range: {v}")
+        if v > max_tokens:
+            shown = f"{v:,}" if v < 10**30 else f"{v:.3e}"
+            raise _Bad("implausible_token_count",
+                       f"{name} is {shown}, above max_tokens_per_record ({max_tokens:,})")
         return v
-    if type(v) is float and v.is_integer() and 0 <= v <= I64_MAX:
-        return int(v)
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+    if isinstance(v, float) and v < 0:
         raise _Bad("bad_token_count", f"{name} is negative: {v}")
     raise _Bad("bad_token_count", f"{name} is not an integer: {_show(v)}")
 
@@ -101,7 +105,7 @@ def _opt_str(v, name: str) -> str:
     raise _Bad("bad_field", f"{name} is not a string: {_show(v)}")
 
 
-def _record(r, tcache: dict, line: int) -> tuple:
+def _record(r, tcache: dict, line: int, max_tokens: int = MAX_TOKENS) -> tuple:
     """A parsed line to (request_id, ts_ns, the 8 ``DICT_COLUMNS`` values, 4 counts, line), or :class:`_Bad`.
     The one definition of a good record."""
     if type(r) is not dict:
@@ -131,17 +135,17 @@ def _record(r, tcache: dict, line: int) -> tuple:
     if type(inp) is not dict or type(out) is not dict:
         raise _Bad("missing_token_counts", "input/output is not an object")
     it = inp.get("inputTokenCount")
-    if type(it) is not int or not 0 <= it <= I64_MAX:
-        it = _count(it, "inputTokenCount", True)
+    if type(it) is not int or not 0 <= it <= max_tokens:
+        it = _count(it, "inputTokenCount", True, max_tokens)
     ot = out.get("outputTokenCount")
-    if type(ot) is not int or not 0 <= ot <= I64_MAX:
-        ot = _count(ot, "outputTokenCount", True)
+    if type(ot) is not int or not 0 <= ot <= max_tokens:
+        ot = _count(ot, "outputTokenCount", True, max_tokens)
     cr = inp.get("cacheReadInputTokenCount", 0)
-    if type(cr) is not int or not 0 <= cr <= I64_MAX:
-        cr = _count(cr, "cacheReadInputTokenCount", False)
+    if type(cr) is not int or not 0 <= cr <= max_tokens:
+        cr = _count(cr, "cacheReadInputTokenCount", False, max_tokens)
     cw = inp.get("cacheWriteInputTokenCount", 0)
-    if type(cw) is not int or not 0 <= cw <= I64_MAX:
-        cw = _count(cw, "cacheWriteInputTokenCount", False)
+    if type(cw) is not int or not 0 <= cw <= max_tokens:
+        cw = _count(cw, "cacheWriteInputTokenCount", False, max_tokens)
     return (rid, t, op, model_id, *_context(get), it, ot, cr, cw, line)
 
 

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator
 import orjson
 
 from tracker_utils.collect.logs.listing import LocalFile
-from tracker_utils.collect.logs.records import StrictError, _Bad, _record, _rid_of
+from tracker_utils.collect.logs.records import MAX_TOKENS, StrictError, _Bad, _record, _rid_of
 
 try:  # ISA-L inflate is 2-3x faster than zlib; same stream format
     from isal import isal_zlib as _zlib
@@ -23,6 +23,26 @@ CHUNK_BYTES = 4 << 20             # inflate this much at a time
 BLOCK_BYTES = 1 << 20             # compressed bytes fed to the inflater (and read from disk) at a time
 BATCH_ROWS = 8192                 # rows a worker holds before spilling them
 GZIP_MAGIC = b"\x1f\x8b"
+EXAMPLES = 20                     # quarantine examples kept per kind and file (every one is counted)
+
+
+class Problems:
+    """Bad records of one object: every one counted by kind, the first ``EXAMPLES`` of each kind kept with their
+    line and reason (memory does not grow with the number of bad lines)."""
+
+    def __init__(self, key: str, strict: bool):
+        self.key, self.strict = key, strict
+        self.counts: dict[str, int] = {}
+        self.examples: list[tuple] = []
+
+    def add(self, kind: str, lineno: int, reason: str, raw=None, parsed=None) -> None:
+        if self.strict:
+            raise StrictError(f"{self.key} line {lineno}: {kind}: {reason}")
+        n = self.counts.get(kind, 0)
+        self.counts[kind] = n + 1
+        if n < EXAMPLES:
+            rid = _rid_of(raw, parsed) if raw is not None else ""
+            self.examples.append((kind, self.key, lineno, rid, reason))
 
 
 def _blocks_of(src) -> Iterator:
@@ -172,10 +192,12 @@ def _not_json(raw, err) -> tuple[str, str] | None:
         return "invalid_utf8", "line is not valid UTF-8"
 
 
-def _scan(key: str, src, strict: bool, sink: Callable[[list], None]) -> tuple[int, list, str | None, int]:
+def _scan(key: str, src, strict: bool, sink: Callable[[list], None],
+          max_tokens: int = MAX_TOKENS) -> tuple[int, Problems, str | None, int]:
     """Parse one object. Good rows go to ``sink`` in batches; returns (records read, problems, file problem, bytes)."""
     fproblems: list = []
-    problems: list = []
+    problems = Problems(key, strict)
+    bad = problems.add
     nbytes = 0
 
     def counted(blocks):
@@ -183,11 +205,6 @@ def _scan(key: str, src, strict: bool, sink: Callable[[list], None]) -> tuple[in
         for b in blocks:
             nbytes += len(b)
             yield b
-
-    def bad(kind: str, lineno: int, rid: str, reason: str) -> None:
-        if strict:
-            raise StrictError(f"{key} line {lineno}: {kind}: {reason}")
-        problems.append((kind, key, lineno, rid, reason))
 
     rows: list = []
     append = rows.append
@@ -197,7 +214,7 @@ def _scan(key: str, src, strict: bool, sink: Callable[[list], None]) -> tuple[in
     for lineno, raw, head in _lines(_inflate(counted(_blocks_of(src)), fproblems)):
         if raw is None:
             n += 1
-            bad("line_too_long", lineno, _rid_of(head), f"line longer than {MAX_LINE_BYTES} bytes")
+            bad("line_too_long", lineno, f"line longer than {MAX_LINE_BYTES} bytes", head)
             continue
         try:
             r = loads(raw)
@@ -205,13 +222,13 @@ def _scan(key: str, src, strict: bool, sink: Callable[[list], None]) -> tuple[in
             why = _not_json(raw, e)
             if why is not None:
                 n += 1
-                bad(why[0], lineno, _rid_of(bytes(raw)), why[1])
+                bad(why[0], lineno, why[1], bytes(raw))
             continue
         n += 1
         try:
-            append(_record(r, tcache, lineno))
+            append(_record(r, tcache, lineno, max_tokens))
         except _Bad as b:
-            bad(b.kind, lineno, _rid_of(raw, r), b.reason)
+            bad(b.kind, lineno, b.reason, raw, r)
             continue
         if len(rows) >= BATCH_ROWS:
             sink(rows)

@@ -27,25 +27,42 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
+SHORT_ID = 64                     # ids up to this many bytes are hashed vectorised; longer ones with BLAKE2b
+
+
 def _hash_ids(blob: bytes, offsets: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each request id (only used to find candidates; duplicates are confirmed on the ids)."""
+    """A 64-bit hash of each request id, a function of the id's bytes alone (never of the other ids in the batch),
+    so that two copies of a request in different batches always meet. It only finds candidates: duplicates are
+    confirmed on the ids themselves."""
     n = len(offsets) - 1
-    lens = np.diff(offsets)
-    if n and (lens == lens[0]).all() and lens[0] > 0:
-        width = int(lens[0])
-        words = -(-width // 8)
-        padded = np.zeros((n, words * 8), dtype=np.uint8)
-        padded[:, :width] = np.frombuffer(blob, dtype=np.uint8).reshape(n, width)
-        w = padded.view("<u8")
-        h = np.full(n, width, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for j in range(words):
-                h = _mix(h ^ w[:, j])
-        return h
+    lens = np.diff(offsets).astype(np.int64)
     out = np.empty(n, dtype=np.uint64)
-    for i in range(n):
+    if not n:
+        return out
+    short = lens <= SHORT_ID
+    if short.any():
+        out[short] = _mix_hash(blob, np.asarray(offsets[:-1], dtype=np.int64)[short], lens[short])
+    for i in np.flatnonzero(~short).tolist():
         out[i] = int.from_bytes(hashlib.blake2b(blob[offsets[i]:offsets[i + 1]], digest_size=8).digest(), "little")
     return out
+
+
+def _mix_hash(blob: bytes, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """h = len; then h = mix(h ^ word) for each 8-byte little-endian word of the id (the last one zero-padded)."""
+    width = int(lens.max()) if len(lens) else 0
+    words = max(1, -(-width // 8))
+    cols = np.arange(words * 8, dtype=np.int64)
+    data = np.frombuffer(blob, dtype=np.uint8)
+    idx = starts[:, None] + cols[None, :]
+    inside = cols[None, :] < lens[:, None]
+    padded = np.where(inside, data[np.minimum(idx, max(len(data) - 1, 0))] if len(data) else 0, 0).astype(np.uint8)
+    w = np.ascontiguousarray(padded).view("<u8")
+    nwords = -(-lens // 8)
+    h = lens.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(words):
+            h = np.where(j < nwords, _mix(h ^ w[:, j]), h)
+    return h
 
 
 def _pack(rows: list) -> dict:
@@ -67,7 +84,7 @@ def _pack(rows: list) -> dict:
     return batch
 
 
-def _scan_to_part(i: int, key: str, src, strict: bool, part) -> dict:
+def _scan_to_part(i: int, key: str, src, strict: bool, part, max_tokens: int = scan.MAX_TOKENS) -> dict:
     """Worker job: parse object ``i`` and spill its rows to ``part`` (a path, or a file open for appending).
     Returns counts, problems, the id hashes and where the rows are: (path, start, end) or None."""
     if callable(src) and not isinstance(src, LocalFile):
@@ -90,14 +107,15 @@ def _scan_to_part(i: int, key: str, src, strict: bool, part) -> dict:
         pickle.dump(b, fh, protocol=5)
 
     try:
-        n, problems, fproblem, nbytes = scan._scan(key, src, strict, sink)
+        n, problems, fproblem, nbytes = scan._scan(key, src, strict, sink, max_tokens)
     finally:
         if own and fh is not None:
             fh.close()
     where = None
     if rows_n:
         where = (str(part) if own else fh.name, start, None if own else fh.tell())
-    return {"i": i, "records": n, "rows": rows_n, "problems": problems, "file_problem": fproblem, "bytes": nbytes,
+    return {"i": i, "records": n, "rows": rows_n, "problems": problems.examples, "problem_counts": problems.counts,
+            "file_problem": fproblem, "bytes": nbytes,
             "keys": np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64), "part": where}
 
 

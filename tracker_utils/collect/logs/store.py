@@ -41,6 +41,7 @@ class LogsResult:
         self.paths = paths or {}
         self.cached = cached
         self.timings: dict = {}
+        self.other_days: dict[str, dict[str, int]] = {}   # day -> {object key: records of that day in it}
 
     def _get(self, name: str):
         if self._frames[name] is None and name in self.paths:
@@ -174,10 +175,11 @@ def _code_version() -> str:
     return _CODE
 
 
-def _signature(objects: list[LogObject], day: dt.date, as_of: dt.datetime | None, strict: bool) -> dict:
+def _signature(objects: list[LogObject], day: dt.date, as_of: dt.datetime | None, strict: bool,
+               region: str | None = None, max_tokens: int | None = None) -> dict:
     return {"version": CACHE_VERSION, "code": _code_version(), "day": day.isoformat(),
-            "as_of": as_of.isoformat() if as_of else None,
-            "strict": bool(strict), "max_line_bytes": scan.MAX_LINE_BYTES,
+            "as_of": as_of.isoformat() if as_of else None, "region": region, "max_tokens": max_tokens,
+            "strict": bool(strict), "max_line_bytes": scan.MAX_LINE_BYTES, "examples": scan.EXAMPLES,
             "objects": [[o.key, int(o.size), str(o.etag), o.delivered_at.isoformat()] for o in objects]}
 
 
@@ -196,7 +198,9 @@ def _cached(out_dir: Path, sig: dict) -> LogsResult | None:
         paths = {k: out_dir / v for k, v in OUTPUTS.items()}
         if any(_stat(paths[k]) != m["outputs"][k] for k in paths):
             return None
-        return LogsResult(quality=m["quality"], files=m["files"], paths=paths, cached=True)
+        res = LogsResult(quality=m["quality"], files=m["files"], paths=paths, cached=True)
+        res.other_days = m.get("other_days", {})
+        return res
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
