@@ -143,6 +143,41 @@ def child_collect(root: Path, out: Path) -> dict:
             "workers": logs.default_workers(1)}
 
 
+MALFORMED_LINES = 1_000_000
+
+
+def ensure_malformed(root: Path, lines: int = MALFORMED_LINES) -> Path:
+    """One log object of ``lines`` malformed lines (empty objects, broken JSON, wrong types, implausible counts)."""
+    import gzip
+    sys.path.insert(0, str(HERE))
+    import gen
+    d = root / "s3" / gen.BUCKET / gen.base_key() / gen.DAY.strftime("%Y/%m/%d") / "10"
+    f = d / f"{gen.DAY:%Y%m%d}T100000Z_malformed.json.gz"
+    if not f.exists():
+        d.mkdir(parents=True, exist_ok=True)
+        pattern = [b"{}", b'{"requestId": "x", "operation": "Converse"', b'{"requestId": "r", "operation": "Converse", '
+                   b'"modelId": "m", "timestamp": "2026-01-01T00:00:00Z", "input": {"inputTokenCount": 5e18}, '
+                   b'"output": {"outputTokenCount": 1}}', b"[1, 2, 3]", b'{"requestId": 7}']
+        body = b"\n".join(pattern[i % len(pattern)] for i in range(lines)) + b"\n"
+        tmp = f.with_suffix(".tmp")
+        tmp.write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+        tmp.replace(f)
+    return f
+
+
+def child_malformed(root: Path, out: Path) -> dict:
+    """Collect one object of malformed lines: every line counted, memory flat."""
+    sys.path.insert(0, str(HERE))
+    import gen
+    from tracker_utils.collect import logs
+    ensure_malformed(root)
+    objs, _ = logs.list_local(root / "s3" / gen.BUCKET, gen.base_key(), gen.DAY, 3)
+    t0 = time.perf_counter()
+    res = logs.collect(objs, gen.DAY, strict=False, workers=1, out_dir=out)
+    return {"seconds": time.perf_counter() - t0, "records": res.quality["records_read"],
+            "malformed": res.quality["records_malformed"], "quarantine_rows": len(res.quarantine)}
+
+
 def child_duckdb(root: Path, explicit: bool) -> dict:
     import duckdb
     objs, _, _ = _objects(root)
@@ -256,6 +291,8 @@ def main() -> int:
         what, root = a.child[0], Path(a.child[1])
         if what == "collect":
             r = child_collect(root, Path(a.child[2]))
+        elif what == "malformed":
+            r = child_malformed(root, Path(a.child[2]))
         elif what in ("inflate", "inflate+orjson"):
             r = child_floor(root, what == "inflate+orjson")
         elif what in ("duckdb", "duckdb-explicit"):
@@ -360,6 +397,13 @@ def main() -> int:
               f"{d['collect_seconds']:.1f} s |")
         if not d["ok"]:
             print(f"  demo --jobs {jobs} failed: {d['tail']}")
+    bad_root = BENCH / "data-malformed"
+    bad = measure([PY, me, "--child", "malformed", str(bad_root), str(Path(tempfile.mkdtemp(prefix="bench-bad-", dir=BENCH)))],
+                  env=env)
+    br = bad
+    print(f"| kit collect, one file of {br['records']:,} malformed lines | {bad['wall']:.2f} | {bad['cpu']:.1f} | "
+          f"{br['records'] / bad['wall']:,.0f} | | {bad['peak_tree_rss_mb']:,.0f} | {bad['max_process_rss_mb']:,.0f} | "
+          f"{br['malformed']:,} counted as malformed, {br['quarantine_rows']} examples kept |")
     c = results["collect"]["seconds_full"]
     ratio = c / results["zcat"]["seconds_full"]
     print(f"\nCPU seconds (less sensitive to other load on the machine): collect {results['collect']['cpu']:.1f}, "
@@ -371,7 +415,8 @@ def main() -> int:
     pand = results["pandas"]["seconds_full"] / c if "pandas" in results else float("nan")
     print()
     print(f"collect/zcat_floor={ratio:.2f} duckdb_auto/collect={duck:.1f} pandas/collect={pand:.1f} "
-          f"collect_peak_rss_mb={results['collect']['peak_tree_rss_mb']:.0f}")
+          f"collect_peak_rss_mb={results['collect']['peak_tree_rss_mb']:.0f} "
+          f"malformed1m_s={bad['wall']:.2f} malformed1m_peak_rss_mb={bad['peak_tree_rss_mb']:.0f}")
     return 0
 
 

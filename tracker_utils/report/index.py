@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tracker_utils import handoff
 from tracker_utils.config import Params, resolve_path, run_dir
 from tracker_utils.io import read_json
 from tracker_utils.report.html import badge, box, esc, wrap
@@ -16,6 +17,21 @@ from tracker_utils.report.rollup import RollupData, headline, run_states, runs_t
 INDEX_CSS = """<style>
 body{margin:24px;max-width:1240px}
 </style>"""
+
+
+def stale_elsewhere(p: Params, states: list[dict]) -> list[tuple[str, str, int]]:
+    """Reports outside this run that records found by it (or earlier) belong to, and that have not counted them."""
+    out = resolve_path(p.output_dir)
+    here = {(s["date"], s["region"]) for s in states}
+    found = []
+    for day_dir in sorted((out / handoff.FOLDER).glob("*/*")):
+        region, day = day_dir.parent.name, day_dir.name
+        if (day, region) in here or region not in p.regions:
+            continue
+        n = handoff.pending(out, region, day, run_dir(p.output_dir, day, region))
+        if n:
+            found.append((day, region, n))
+    return found
 
 
 def write_index(p: Params, outcomes, rollup_result: dict | None = None) -> Path:
@@ -45,6 +61,12 @@ def write_index(p: Params, outcomes, rollup_result: dict | None = None) -> Path:
     else:
         roll = "No roll-up report yet."
         kind = "warn"
+    stale = stale_elsewhere(p, states)
+    if stale:
+        roll += "".join(f"<br>{badge('stale', 'warn')} <a href='{esc(d)}/{esc(r)}/report.html'>{esc(d)} {esc(r)}</a>: "
+                        f"stale: {n:,} record{'s' if n != 1 else ''} of this day arrived after its report (found by "
+                        "this run; run that day again to count them)" for d, r, n in stale)
+        kind = "warn" if kind == "note" else kind
     n_ok = sum(s["status"] == "complete" for s in states)
     n_failed = sum(s["status"] == "failed" for s in states)
     n_inc = len(states) - n_ok - n_failed

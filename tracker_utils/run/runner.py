@@ -148,7 +148,7 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
             outcomes.append(o)
             _log_outcome(log, i, len(pairs), o)
     outcomes = _redo_stale(p, outcomes, log)
-    from tracker_utils.report.index import write_index
+    from tracker_utils.report.index import stale_elsewhere, write_index
     out = resolve_path(p.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out / ".rollup.lock")):    # one roll-up and index at a time, whatever runs share the folder
@@ -160,6 +160,8 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
     for o in failed:
         where = f"{o.failed_notebook}.ipynb" + (f" cell {o.failed_cell}" if o.failed_cell else "")
         log(f"FAILED {o.date} {o.region}: {where}: {o.error.splitlines()[0] if o.error else ''}")
+    for d, r, n in stale_elsewhere(p, [{"date": o.date, "region": o.region} for o in outcomes]):
+        log(f"STALE {d} {r}: {n:,} record(s) of that day arrived after its report; run it again to count them")
     if roll.get("status") == "failed":
         log(f"FAILED roll-up (05_rollup.ipynb): {roll.get('error', '')}")
         outcomes.append(Outcome("all dates", "all regions", "failed", failed_notebook="05_rollup",
