@@ -151,3 +151,63 @@ def test_injection_text_in_app_filter_is_data(tmp_path):
     agg = aggregate_logs(logs, Attribution([]))
     assert len(agg[agg["app"] == "%' OR '1'='1"]) == 0
     assert len(agg[agg["app"] == "unattributed"]) == 1
+
+
+# --- issue 13: missing delivery, no CloudWatch, the status ladder ----------------------------------------------------
+def test_an_hour_with_calls_and_no_log_record_is_a_missing_delivery():
+    logs = pd.DataFrame([line(10, 5, 1000, 500)])
+    cw = pd.DataFrame([line(10, 5, 1000, 500), line(14, 3, 600, 300)])      # 14:00: CloudWatch only
+    models, hourly, _ = R.reconcile(logs, pd.DataFrame(), cw, pd.DataFrame(columns=list(bill_line("u", "input", 0, 0))),
+                                    pd.DataFrame(), {"scope": "all", "source": "none"}, [])
+    g = gaps(verdict.summarise(models, {}))
+    assert (g["missing_delivery"]["invocations"], g["missing_delivery"]["hours"]) == (3, [14])
+    assert "unexplained" not in g and "re-collect after 24 hours" in g["missing_delivery"]["explanation"]
+    # with a delivery failure that hour it is a logging outage, as before
+    failed = pd.DataFrame([{"hour": pd.Timestamp("2026-11-02T14:00Z"), "model_id": "",
+                            "metric": "ModelInvocationLogsS3DeliveryFailure", "value": 1}])
+    models, _, _ = R.reconcile(logs, pd.DataFrame(), cw, pd.DataFrame(columns=list(bill_line("u", "input", 0, 0))),
+                               failed, {"scope": "all", "source": "none"}, [])
+    assert set(gaps(verdict.summarise(models, {}))) == {"logging_outage"}
+
+
+def test_no_cloudwatch_calls_nothing_unexplained_and_says_so():
+    logs = pd.DataFrame([line(10, 5, 1000, 500), line(11, 2, 10, 10)])
+    models, hourly, _ = R.reconcile(logs, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(columns=list(bill_line("u", "input", 0, 0))),
+                                    pd.DataFrame(), {"scope": "all", "source": "none"}, [])
+    s = verdict.summarise(models, {})
+    assert gaps(s) == {} and set(hourly["cause"]) == {"no_cloudwatch"}
+    text = verdict.verdict(D(0), D("0.001"), verdict.roll_up_gaps(s), 7, 0, False, [], cloudwatch=False)
+    assert "CloudWatch has no AWS/Bedrock metrics for this day" in text and "unexplained" in text
+
+
+def _evidence(**kw):
+    base = dict(billed=D("10"), cw_invocations=100, gaps=[], unpriced=[], cloudwatch=True, bill_present=True,
+                bill_closed=True, quality={"records_read": 100, "records_malformed": 0}, tol_tokens_pct=0.5,
+                tol_cost_pct=1.0, tol_cost_abs=0.0001)
+    return verdict.Evidence(**{**base, **kw})
+
+
+def _gap(kind, cost="0", n=0, **kw):
+    return {"kind": kind, "cost_usd": cost, "invocations": n, **{t: 0 for t in ("input_tokens", "output_tokens",
+                                                                              "cache_read_tokens", "cache_write_tokens")}, **kw}
+
+
+@pytest.mark.parametrize("ev, want", [
+    (dict(), "reconciled"),
+    (dict(gaps=[_gap("rounding", "0.0004"), _gap("failed_calls", "0", -3), _gap("day_edge", "0.1", 2)]), "reconciled"),
+    (dict(gaps=[_gap("price_mismatch", "0.004")]), "explained"),
+    (dict(gaps=[_gap("missing_delivery", "0.02", 17)]), "explained"),
+    (dict(gaps=[_gap("unexplained", "0.00005", 0, within_tolerance=True)]), "reconciled"),
+    (dict(unpriced=["vendor.new-v1:0"]), "partial"),
+    (dict(cloudwatch=False, cw_invocations=0), "partial"),
+    (dict(bill_present=False), "partial"),
+    (dict(bill_closed=False), "partial"),
+    (dict(quality={"records_read": 100, "records_malformed": 5}), "partial"),
+    (dict(quality={"records_read": 1000, "records_malformed": 1}), "reconciled"),        # 0.1%: within tolerance
+    (dict(quality={"records_read": 100, "records_malformed": 0, "records_other_region": 1}), "partial"),
+    (dict(gaps=[_gap("unexplained", "0.5", 4, within_tolerance=False)], unpriced=["x"]), "unreconciled"),
+    (dict(quality={"records_read": 0}, cw_invocations=0, has_bill_lines=False, billed=D(0)), "no_data"),
+])
+def test_status_ladder(ev, want):
+    state, reasons = verdict.status(_evidence(**ev))
+    assert state == want and reasons and all(r.endswith(".") for r in reasons)

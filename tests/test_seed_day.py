@@ -43,11 +43,16 @@ def test_logs_short_by_17_invocations_on_haiku_and_sonnet_45(seed_summary):
     short = {m["model"]: m["cloudwatch"]["invocations"] - m["logs"]["invocations"] for m in s["models"]}
     assert short == {"anthropic.claude-3-haiku-20240307-v1:0": 10, "anthropic.claude-3-7-sonnet-20250219-v1:0": 0,
                      "anthropic.claude-sonnet-4-5-20250929-v1:0": 7, "anthropic.claude-opus-4-20250514-v1:0": 0}
-    # the shortfall is named, not hidden: no delivery-failure metric, so it is unexplained, sized per model
+    # the shortfall is named and sized: hour 14:00 has CloudWatch calls and no log record at all, so it is a missing
+    # log delivery (no delivery-failure metric was recorded, so not a logging outage), and nothing is unexplained
     haiku = {g["kind"]: g for g in by_name(s, "claude-3-haiku")["gaps"]}
-    assert haiku["unexplained"]["invocations"] == 10
-    assert haiku["unexplained"]["input_tokens"] == 420 and haiku["unexplained"]["output_tokens"] == 2000
-    assert not haiku["unexplained"]["within_tolerance"]
+    assert haiku["missing_delivery"]["invocations"] == 10 and haiku["missing_delivery"]["hours"] == [14]
+    assert haiku["missing_delivery"]["input_tokens"] == 420 and haiku["missing_delivery"]["output_tokens"] == 2000
+    assert "no log record of that hour exists" in haiku["missing_delivery"]["explanation"]
+    day = {g["kind"]: g for g in s["gaps"]}
+    assert day["missing_delivery"]["invocations"] == 17 and day["missing_delivery"]["hours"] == [14]
+    assert "unexplained" not in day and "nothing is unexplained" in s["verdict"]
+    assert "is a missing log delivery in 1 hour (14:00 UTC)" in s["verdict"]
 
 
 def test_bill_follows_cloudwatch_not_logs_for_haiku(seed_summary):

@@ -2,7 +2,7 @@
 
 A gap is one term of one of the two identities that hold for every model, date and region:
 
-- usage:  CloudWatch - logs = late_delivery + logging_outage + failed_calls + unexplained
+- usage:  CloudWatch - logs = late_delivery + logging_outage + missing_delivery + failed_calls + unexplained
 - money:  billed - logs cost = (the cost of the usage gaps) + price_mismatch + unlogged_endpoint + unpriced_model
                                + scope + rounding + unexplained
 
@@ -11,7 +11,8 @@ the report's tables) and ``per_day`` (all models together, in the verdict box). 
 filled by :mod:`tracker_utils.reconcile.verdict` with these fields, already formatted:
 
 - ``name`` the model's display name; ``n`` / ``abs_n`` / ``signed_n`` the invocations (``1,234`` / unsigned /
-  ``+1,234``); ``cost`` / ``abs_cost`` / ``neg_cost`` the cost in dollars; ``hrs`` / ``when`` " in 2 hours (14:00,
+  ``+1,234``), and with their noun: ``invocations`` ("1 invocation", "12 invocations"), ``calls`` / ``abs_calls``
+  ("1 call"); ``cost`` / ``abs_cost`` / ``neg_cost`` the cost in dollars; ``hrs`` / ``when`` " in 2 hours (14:00,
   15:00 UTC)" or ""; ``detail`` "; " and the model's notes, or ""; ``usage`` the signed usage and cost of an
   unexplained gap; ``tolerance`` " (within tolerance)" or "".
 """
@@ -35,21 +36,25 @@ class GapKind:
 
 KINDS: tuple[GapKind, ...] = (
     GapKind("late_delivery", "late log delivery", "late logs", "#f0a030", True, False, True,
-            "{n} invocations of {name}{hrs} were delivered to the log bucket after the collection time; re-collect "
+            "{invocations} of {name}{hrs} were delivered to the log bucket after the collection time; re-collect "
             "to include them ({cost})",
-            "{n} calls{when} reached the log bucket after the collection time: {cost}; collect again to include them"),
+            "{calls}{when} reached the log bucket after the collection time: {cost}; collect again to include them"),
     GapKind("logging_outage", "a logging outage", "logging outage", "#d04040", True, False, True,
-            "{n} invocations of {name}{hrs} are counted by CloudWatch but missing from the logs, and the S3 "
+            "{invocations} of {name}{hrs} are counted by CloudWatch but missing from the logs, and the S3 "
             "log-delivery failure metric is non-zero then ({cost})",
-            "{n} calls{when} are counted by CloudWatch but missing from the logs (log delivery failed): {cost}"),
+            "{calls}{when} are counted by CloudWatch but missing from the logs (log delivery failed): {cost}"),
+    GapKind("missing_delivery", "a missing log delivery", "missing delivery", "#e07060", True, False, True,
+            "{invocations} of {name}{hrs} are counted by CloudWatch in hours with no log record at all ({cost}){detail}",
+            "{calls}{when} are counted by CloudWatch in hours that have no log record at all, in their folder or "
+            "later ones: a log delivery is missing ({cost}); re-collect later to tell a late batch from a lost one"),
     GapKind("failed_calls", "failed or throttled calls", "failed calls", "#9060c0", True, False, False,
-            "{abs_n} failed or throttled calls of {name}{hrs} are in the logs with an errorCode; CloudWatch does not "
-            "count them as invocations and they are not billed",
-            "{abs_n} calls failed or were throttled: they are in the logs, not counted by CloudWatch, not billed"),
+            "{abs_calls} of {name}{hrs} failed or were throttled: they are in the logs with an errorCode; CloudWatch "
+            "does not count them as invocations and they are not billed",
+            "{abs_calls} failed or were throttled: they are in the logs, not counted by CloudWatch, not billed"),
     GapKind("day_edge", "records filed under the next day's folder", "day edge", "#a0a0a0", False, True, False,
-            "{n} invocations of {name} from the last minutes of the day were filed under the next day's first hour "
+            "{invocations} of {name} from the last minutes of the day were filed under the next day's first hour "
             "folder; they are counted here ({cost})",
-            "{n} calls from the last minutes of the day were filed in the next day's folder and are counted: {cost}"),
+            "{calls} from the last minutes of the day were filed in the next day's folder and are counted: {cost}"),
     GapKind("unpriced_model", "a model the price book does not know", "unpriced model", "#808080", False, False, False,
             "{name} has no price in the book: its logs and CloudWatch usage are priced at $0; billed {cost}{detail}",
             "{cost} billed for a model the price book does not know (priced at $0 in the logs)"),

@@ -53,17 +53,13 @@ def _local_sources(cfg: RunConfig):
             objs.append(o)
     if not root.exists():
         raise FileNotFoundError(f"data_root {root} does not exist (for the demo: bedrock-tracker demo, or make demo)")
+    # a missing recording is a stated condition, not a failure: the status says what it limits
     cw_path = root / "cloudwatch" / cfg.region / f"{cfg.date}.json"
-    if not cw_path.exists():
-        raise FileNotFoundError(f"CloudWatch recording {cw_path} is missing: a run never reports complete without it")
-    cw = read_json(cw_path)
+    cw = read_json(cw_path) if cw_path.exists() else None
     ce = None
     if p.cost_source == "ce":
         ce_path = root / "costexplorer" / f"{cfg.date}.json"
-        if not ce_path.exists():
-            raise FileNotFoundError(f"Cost Explorer recording {ce_path} is missing (set cost_source: none to run "
-                                    "without the bill)")
-        ce = read_json(ce_path)
+        ce = read_json(ce_path) if ce_path.exists() else None
     return objs, skipped, cw, ce
 
 
@@ -180,6 +176,9 @@ def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]
         # from elsewhere is judged by its request's SERVICE filter
         info["scope"] = "first_party" if p.bill_services == "first_party" else (
             ce_rec.get("scope") or bill_scope(ce_rec.get("request"), p.bill_services))
+        # final once Cost Explorer stops estimating it (a recording made by the kit also says whether the day closed)
+        estimated = any(r.get("Estimated") for pg in ce_rec["pages"] for r in pg.get("ResultsByTime", []))
+        info["closed"] = bool(ce_rec.get("closed", True)) and not estimated
     elif p.cost_source == "cur":
         if p.cur.startswith("s3://"):
             from tracker_utils.collect import aws, s3

@@ -2,7 +2,8 @@
 
 In: a root directory (and optionally account, bucket, prefix). Out: ``build_seed_day`` writes S3 logs (153
 invocations), CloudWatch pages (170 invocations, no log-delivery metrics) and the Cost Explorer bill the write-up
-showed, and returns the root.
+showed, and returns the root. The 17 invocations the logs lack are those of one hour, 14:00 UTC, for which no log
+object was delivered at all: CloudWatch counts 10 Claude 3 Haiku and 7 Claude Sonnet 4.5 calls in it.
 """
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ SEED_BILL = [("USE1-Claude3Haiku-input-tokens", "2.556", "0.000639"),
              ("USE1-Claude3.7Sonnet-output-tokens", "4.576", "0.068640")]
 
 
+MISSING_HOUR = 14                     # no log object was delivered for this hour
+LOGGED_HOURS = [9, 10, 11, 12, 13, 15, 16, 17]
+
+
 def _split(total: int, n: int) -> list[int]:
     return [total // n + (1 if i < total % n else 0) for i in range(n)]
 
@@ -49,17 +54,18 @@ def build_seed_day(root: str | Path, account: str = "123456789012", bucket: str 
     spec = DemoSpec(account=account, bucket=bucket, prefix=prefix, regions=(region,), start=day, days=1)
     cw_invs, log_lines = [], defaultdict(list)
     for model_id, ((cn, ci, co), (ln, li, lo)) in SEED_COUNTS.items():
-        for (n, i_tot, o_tot), into in (((cn, ci, co), "cw"), ((ln, li, lo), "logs")):
+        # the logged calls, in hours 09-17 but 14 (CloudWatch counts them too), and the calls of 14:00 no log holds
+        for (n, i_tot, o_tot), logged in (((ln, li, lo), True), ((cn - ln, ci - li, co - lo), False)):
             ins, outs = _split(i_tot, n), _split(o_tot, n)
             for k in range(n):
-                ts = d0 + dt.timedelta(hours=9 + k % 8, minutes=k % 60, seconds=k)
+                hour = LOGGED_HOURS[k % len(LOGGED_HOURS)] if logged else MISSING_HOUR
+                ts = d0 + dt.timedelta(hours=hour, minutes=k % 50, seconds=k % 60)   # delivered within the hour
                 inv = Inv(ts=ts, region=region, model_id=model_id, base_model="", scope="", app="seed",
                           arn=f"arn:aws:sts::{account}:assumed-role/Seed-BedrockRole/s{k % 3}", operation="InvokeModel",
                           input_tokens=ins[k], output_tokens=outs[k], cache_read_tokens=0, cache_write_tokens=0,
                           request_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)))
-                if into == "cw":
-                    cw_invs.append(inv)
-                else:
+                cw_invs.append(inv)
+                if logged:
                     inv.delivered = _ceil5(ts + dt.timedelta(minutes=3))
                     log_lines[inv.delivered].append(inv)
     s3 = root / "s3" / bucket

@@ -23,6 +23,7 @@ import pandas as pd
 
 from tracker_utils import gaps
 from tracker_utils.money import dec, dsum, money, usd
+from tracker_utils.text import count
 from tracker_utils.schema import COUNTS, TOKENS
 
 UNIT_TOKEN = {"input": "input_tokens", "output": "output_tokens", "cache_read": "cache_read_tokens",
@@ -94,6 +95,8 @@ class Ledger:
     def __init__(self, display: dict | None = None):
         self.display = display or {}
         self.models: dict[str, dict] = {}
+        self.cloudwatch = True            # False when CloudWatch has no usage at all for the day
+        self.recorded_hours: set[int] = set()
 
     def model(self, base: str) -> dict:
         if base not in self.models:
@@ -121,6 +124,11 @@ class Ledger:
         lookup = {name: {tuple(r[:3]): r for r in f[keys + COUNTS + ["cost"]].itertuples(index=False, name=None)}
                   for name, f in frames.items()}
         fail, ok = _delivery_by_hour(delivery)
+        self.cloudwatch = not price_cw.empty
+        # hours that hold at least one log record (of any model, delivered on time or late)
+        self.recorded_hours = {pd.Timestamp(r[0]).hour for name in ("logs", "late")
+                               for r, n in zip(frames[name][keys].itertuples(index=False, name=None),
+                                               frames[name]["invocations"]) if int(n)}
         rows = []
         for k in sorted(idx, key=lambda t: (pd.Timestamp(t[0]), t[1])):
             L, E, La, C = (_vec(lookup[name].get(k)) for name in ("logs", "err", "late", "cw"))
@@ -151,10 +159,20 @@ class Ledger:
             self.gap(base, "late_delivery").add(La, La["cost"], h)
         R = {c: C[c] - (L[c] - E[c]) - La[c] for c in [*COUNTS, "cost"]}
         cause = ""
+        if not self.cloudwatch:           # nothing to compare with: no usage is called unexplained for it
+            return ("late_delivery" if La["invocations"] else "no_cloudwatch"), 0
         if any(R.values()):
             short = R["invocations"] > 0 or any(R[t] > 0 for t in TOKENS)
             if short and fail.get(h, 0) > 0:
                 cause = "logging_outage"
+            elif short and h not in self.recorded_hours:
+                cause = "missing_delivery"
+                self.gap(base, cause).details.append(
+                    f"CloudWatch counts {count(C['invocations'], 'invocation')} at {h:02d}:00 UTC and no log record of "
+                    "that hour exists, in its folder or later ones: re-collect after 24 hours to tell a late batch "
+                    "from a lost one"
+                    + ("; turn on the log-delivery metrics (ModelInvocationLogsS3DeliveryFailure) to see failures"
+                       if no_delivery_metrics else ""))
             else:
                 cause = "unexplained"
                 if short and no_delivery_metrics:

@@ -15,7 +15,7 @@ from tracker_utils.io import read_json, read_parquet, write_json, write_parquet
 from tracker_utils.money import dsum, money
 from tracker_utils.reconcile.ledger import reconcile
 from tracker_utils.reconcile.shares import apps_table
-from tracker_utils.reconcile.verdict import roll_up_gaps, summarise, verdict
+from tracker_utils.reconcile.verdict import Evidence, roll_up_gaps, status, summarise, verdict
 from tracker_utils.schema import COLLECT, PRICE, RECONCILE
 
 METHOD = ("Totals come from the bill. Applications are split by the invocation logs; each application's "
@@ -84,18 +84,27 @@ def run(cfg: RunConfig) -> dict:
     totals = _totals(models_raw, models, collect, unpriced)
     bill_present = not collect["bill"].get("missing") and collect["bill"].get("source") != "none"
     covered = sum((m["logs"]["cost"] for m in models_raw.values() if m["bill_lines"]), Decimal(0))
+    billed = sum((m["billed"] for m in models_raw.values()), Decimal(0))
+    cloudwatch = not price_cw.empty
+    dq = _data_quality(collect, price)
+    state, reasons = status(Evidence(
+        billed=billed, cw_invocations=totals["cloudwatch_invocations"], gaps=gaps, unpriced=unpriced,
+        cloudwatch=cloudwatch, bill_present=bill_present, bill_closed=collect["bill"].get("closed", True),
+        quality=dq, tol_tokens_pct=p.tolerance_tokens_pct, tol_cost_pct=p.tolerance_cost_pct,
+        tol_cost_abs=p.tolerance_cost_abs, has_bill_lines=not bill_raw.empty))
     summary = {
         "date": cfg.date, "region": cfg.region,
-        "verdict": verdict(sum((m["billed"] for m in models_raw.values()), Decimal(0)),
-                           sum((m["logs"]["cost"] for m in models_raw.values()), Decimal(0)), gaps,
+        "status": state, "status_reasons": reasons,
+        "verdict": verdict(billed, sum((m["logs"]["cost"] for m in models_raw.values()), Decimal(0)), gaps,
                            totals["logs_invocations"], totals["cloudwatch_invocations"], bill_present, unpriced,
-                           covered, collect["data_quality"].get("arrived_since_previous_collection")),
+                           covered, collect["data_quality"].get("arrived_since_previous_collection"), cloudwatch)
+        if state != "no_data" else reasons[0],
         "models": models,
         "apps": apps_table(price_logs, models_raw),
         "totals": totals,
         "gaps": gaps,
         "bill_principals": bill_principals(bill_raw),
-        "data_quality": _data_quality(collect, price),
+        "data_quality": dq,
         "sources": {"logs": collect["source"], "engine": collect["engine"], "as_of": collect["as_of"],
                     "bill": collect["bill"].get("source"), "cloudwatch": collect["cloudwatch"]["recorded"]},
         "method": METHOD,

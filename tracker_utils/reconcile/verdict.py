@@ -6,15 +6,22 @@ this module fills it in. Money is rounded here, once, when written.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from tracker_utils import gaps as gapkinds
 from tracker_utils.money import dec, money, usd
 from tracker_utils.reconcile.ledger import Gap
-from tracker_utils.schema import COUNTS
+from tracker_utils.schema import COUNTS, TOKENS
+from tracker_utils.text import count
 
-FIELDS = ("name", "n", "abs_n", "signed_n", "cost", "abs_cost", "neg_cost", "hrs", "when", "detail", "usage",
-          "tolerance")
+FIELDS = ("name", "n", "abs_n", "signed_n", "invocations", "calls", "abs_calls", "cost", "abs_cost", "neg_cost", "hrs",
+          "when", "detail", "usage", "tolerance")
+
+
+def _counts(n: int) -> dict:
+    return {"n": f"{n:,}", "abs_n": f"{abs(n):,}", "signed_n": f"{n:+,}", "invocations": count(n, "invocation"),
+            "calls": count(n, "call"), "abs_calls": count(abs(n), "call")}
 
 
 def hours_text(hours) -> str:
@@ -37,11 +44,11 @@ def explain(kind: str, g: Gap, display_name: str) -> str:
     hrs = _in_hours(g.hours)
     usage = ""
     if kind == "unexplained":
-        counts = (f"{s['invocations']:+,} invocations, {s['input_tokens']:+,} input and {s['output_tokens']:+,} "
-                  f"output tokens{hrs}") if any(s[k] for k in COUNTS) else ""
+        counts = (f"{count(s['invocations'], 'invocation', True)}, {s['input_tokens']:+,} input and "
+                  f"{s['output_tokens']:+,} output tokens{hrs}") if any(s[k] for k in COUNTS) else ""
         usage = ", ".join(x for x in [counts, usd(s["cost"]) if s["cost"] else ""] if x)
-    return fill(gapkinds.kind(kind).per_model, name=display_name, n=f"{s['invocations']:,}",
-                abs_n=f"{abs(s['invocations']):,}", cost=usd(s["cost"]), neg_cost=usd(-s["cost"]), hrs=hrs,
+    return fill(gapkinds.kind(kind).per_model, name=display_name, **_counts(s["invocations"]),
+                cost=usd(s["cost"]), neg_cost=usd(-s["cost"]), hrs=hrs,
                 detail=("; " + "; ".join(dict.fromkeys(g.details))) if g.details else "", usage=usage,
                 tolerance=" (within tolerance)" if g.within_tolerance else "")
 
@@ -50,7 +57,7 @@ def gap_sentence(g: dict, cost: Decimal) -> str:
     """One plain sentence for a day's gap of one kind, all models together (the report's verdict box)."""
     n = g["invocations"]
     k = gapkinds.kind(g["kind"])
-    return fill(k.per_day, n=f"{n:,}", abs_n=f"{abs(n):,}", signed_n=f"{n:+,}", cost=usd(cost),
+    return fill(k.per_day, **_counts(n), cost=usd(cost),
                 abs_cost=usd(abs(cost)), when=_in_hours(g.get("hours") or []) if k.hours else "",
                 tolerance=" (within tolerance)" if g.get("within_tolerance") else "")
 
@@ -124,32 +131,113 @@ def _unexplained(gaps: list[dict]) -> str:
     if unexp is None:
         return "nothing is unexplained"
     if unexp.get("within_tolerance"):
-        return f"{usd(abs(Decimal(unexp['cost_usd'])))} is within tolerance; nothing else is unexplained"
-    return f"{usd(abs(Decimal(unexp['cost_usd'])))} and {unexp['invocations']:+,} invocations are unexplained"
+        return f"{usd(Decimal(unexp['cost_usd']))} is within tolerance; nothing else is unexplained"
+    return (f"{usd(Decimal(unexp['cost_usd']))} and {count(unexp['invocations'], 'invocation', True)} "
+            f"{'is' if abs(unexp['invocations']) == 1 else 'are'} unexplained")
+
+
+CLOUDWATCH_ABSENT = ("CloudWatch has no AWS/Bedrock metrics for this day (none recorded, or older than the 14 days "
+                     "ListMetrics covers), so whether the logs are complete cannot be checked")
 
 
 def verdict(billed: Decimal, logs_cost: Decimal, gaps: list[dict], logs_inv: int, cw_inv: int, bill_present: bool,
-            unpriced: list[str], covered_logs_cost: Decimal | None = None, arrivals: dict | None = None) -> str:
-    """The day's verdict: how much of the bill the logs explain, each named gap, and what is left unexplained."""
+            unpriced: list[str], covered_logs_cost: Decimal | None = None, arrivals: dict | None = None,
+            cloudwatch: bool = True) -> str:
+    """The day's verdict: how much of the bill the logs explain, each named gap (with its sign), and what is left
+    unexplained; when CloudWatch has no data, that completeness cannot be checked."""
     scope_gap = any(g["kind"] == "scope" for g in gaps)
     parts = [_opening(billed, logs_cost, bill_present, scope_gap, covered_logs_cost)]
     for g in gaps:
         if g["kind"] in ("unexplained", "failed_calls", "day_edge", "rounding"):
             continue
-        txt = f"{usd(abs(Decimal(g['cost_usd'])))} is {gapkinds.TEXT[g['kind']]}"
+        txt = f"{usd(Decimal(g['cost_usd']))} is {gapkinds.TEXT[g['kind']]}"
         if gapkinds.kind(g["kind"]).hours:
             txt += _in_hours(g["hours"])
         parts.append(txt)
-    if cw_inv:
+    if not cloudwatch:
+        parts.append(CLOUDWATCH_ABSENT)
+    elif cw_inv:
         short = cw_inv - logs_inv
-        parts.append(f"the logs hold {logs_inv:,} invocations against CloudWatch's {cw_inv:,}"
+        parts.append(f"the logs hold {count(logs_inv, 'invocation')} against CloudWatch's {cw_inv:,}"
                      + (f" ({short:+,} = {Decimal(short * 100) / Decimal(cw_inv):.1f}% short)" if short > 0 else ""))
     parts.append(_unexplained(gaps))
     if arrivals and arrivals.get("new_records_of_day"):
-        parts.append(f"{arrivals['new_records_of_day']:,} records arrived after the previous collection "
-                     f"({arrivals['previous_as_of']}) in {len(arrivals['hours'])} hour(s) "
-                     f"({hours_text(arrivals['hours'])} UTC): late delivery, now included")
+        parts.append(f"{count(arrivals['new_records_of_day'], 'record')} arrived after the previous collection "
+                     f"({arrivals['previous_as_of']}){_in_hours(arrivals['hours'])}: late delivery, now included")
     s = "; ".join(parts) + "."
     if unpriced:
         s += f" Unpriced models ({', '.join(unpriced)}) make the logs' total a lower bound."
     return s
+
+
+# --- the status ladder ---------------------------------------------------------------------------------------------
+STATUSES = ("reconciled", "explained", "partial", "unreconciled", "no_data")     # best to worst, then no data
+NOT_A_DIFFERENCE = {"day_edge", "rounding", "failed_calls"}       # already counted, within tolerance, or never billed
+
+
+@dataclass
+class Evidence:
+    """What the status of one date and region is decided on (all exact)."""
+    billed: Decimal
+    cw_invocations: int
+    gaps: list[dict]
+    unpriced: list[str]
+    cloudwatch: bool
+    bill_present: bool
+    bill_closed: bool
+    quality: dict
+    tol_tokens_pct: float
+    tol_cost_pct: float
+    tol_cost_abs: float
+    has_bill_lines: bool = True
+
+
+def _sized(g: dict) -> bool:
+    """A named gap that is a real difference: the ledger names one only beyond its tolerance (a bill line within
+    the cost tolerance is ``rounding``), so any size counts."""
+    return bool(Decimal(g["cost_usd"])) or bool(g["invocations"]) or any(g.get(t) for t in TOKENS)
+
+
+def status(e: Evidence) -> tuple[str, list[str]]:
+    """The date-region's place on the ladder, and the sentences that put it there.
+
+    reconciled: every difference within tolerance, everything priced, CloudWatch present, the bill closed;
+    explained: differences beyond tolerance, each one named and sized; partial: something limits what can be known
+    (an unpriced model, no CloudWatch, no bill or a bill not yet final, many quarantined records, records of another
+    region); unreconciled: an unexplained amount beyond tolerance; no_data: no logs, no metrics and no bill."""
+    q = e.quality
+    if not q.get("records_read") and not e.cw_invocations and not e.has_bill_lines:
+        return "no_data", ["No invocation logs, no CloudWatch metrics and no bill lines for this date and region."]
+    unexp = next((g for g in e.gaps if g["kind"] == "unexplained"), None)
+    if unexp is not None and not unexp.get("within_tolerance"):
+        return "unreconciled", [f"{usd(Decimal(unexp['cost_usd']))} and {count(unexp['invocations'], 'invocation', True)} "
+                                "are not explained by any known cause (beyond tolerance)."]
+    partial = _partial_reasons(e)
+    if partial:
+        return "partial", partial
+    named = [g for g in e.gaps if g["kind"] not in NOT_A_DIFFERENCE | {"unexplained"} and _sized(g)]
+    if named:
+        return "explained", ["Differences beyond tolerance, each one named and sized: "
+                             + "; ".join(f"{gapkinds.TEXT[g['kind']]} {usd(Decimal(g['cost_usd']))}" for g in named) + "."]
+    return "reconciled", ["Every difference is within tolerance, every model is priced, and CloudWatch and the bill "
+                          "are present."]
+
+
+def _partial_reasons(e: Evidence) -> list[str]:
+    q, out = e.quality, []
+    if e.unpriced:
+        out.append(f"{', '.join(e.unpriced)} {'has' if len(e.unpriced) == 1 else 'have'} no price in the book: the cost "
+                   "from logs is a lower bound.")
+    if not e.cloudwatch:
+        out.append(CLOUDWATCH_ABSENT + ".")
+    if not e.bill_present:
+        out.append("No bill was collected: nothing says what AWS charged.")
+    elif not e.bill_closed:
+        out.append("The bill for this day is not final yet (Cost Explorer keeps adjusting a day for about 48 hours).")
+    read, bad = q.get("records_read", 0), q.get("records_malformed", 0)
+    if bad and bad * 100 > e.tol_tokens_pct * max(read, 1):
+        out.append(f"{count(bad, 'malformed record')} ({Decimal(bad * 100) / Decimal(max(read, 1)):.1f}% of those read) "
+                   "were quarantined: their usage is not counted.")
+    if q.get("records_other_region"):
+        out.append(f"{count(q['records_other_region'], 'record')} found under this region's prefix name another region.")
+    return out

@@ -94,6 +94,7 @@ def title(d: ReportData) -> str:
     sub = (f"Account {esc(d.cfg.params.account)} &middot; logs read as of {esc(str(src.get('as_of', ''))[:16].replace('T', ' '))} UTC "
            f"&middot; bill: {esc(bill)} &middot; report made {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
     return (f"<h1>Amazon Bedrock usage: {esc(s['region'])}, {_long_date(s['date'])} (UTC day)</h1><p class='sub'>{sub}</p>"
+            f"<p class='status'><b>Status:</b> {status_line(s)}</p>"
             "<p class='sub'><b>Billed</b> is what AWS charged (the bill). <b>Cost from logs</b> is every logged call priced at "
             "the price book. <b>CloudWatch</b> counts calls independently and tells whether the logs are complete.</p>")
 
@@ -148,10 +149,19 @@ def _dq_facts(dq: dict) -> str:
             f"duplicates{other}.")
 
 
+DELIVERY_GAPS = ("late_delivery", "logging_outage", "missing_delivery")
+
+
+def _delivery_issues(summary: dict) -> list[str]:
+    return [f"<b>{esc(KIND_TEXT[g['kind']].capitalize())}</b>: {esc(g['explanation'])}"
+            for g in summary.get("gaps", []) if g["kind"] in DELIVERY_GAPS]
+
+
 def quality_box(d: ReportData) -> str:
-    """The data-quality box: a warning listing every issue, or a one-line "clean" note."""
+    """The data-quality box: a warning listing every issue, or a one-line "clean" note (only when nothing but
+    duplicates was quarantined and no log delivery was late, lost or missing)."""
     dq = d.summary["data_quality"]
-    issues = _dq_issues(dq)
+    issues = _dq_issues(dq) + _delivery_issues(d.summary)
     if issues:
         return box("<b>Data quality: needs attention</b><ul>" + "".join(f"<li>{i}</li>" for i in issues)
                    + f"</ul><small>{_dq_facts(dq)}</small>", "warn")
@@ -160,12 +170,12 @@ def quality_box(d: ReportData) -> str:
 
 def quality_top(d: ReportData) -> str:
     """The data-quality box for the top of the report: only when something is not zero."""
-    return quality_box(d) if _dq_issues(d.summary["data_quality"]) else ""
+    return quality_box(d) if _dq_issues(d.summary["data_quality"]) + _delivery_issues(d.summary) else ""
 
 
 def quality_bottom(d: ReportData) -> str:
     """The data-quality facts at the end of the report when they were not already shown at the top."""
-    return "" if _dq_issues(d.summary["data_quality"]) else quality_box(d)
+    return "" if _dq_issues(d.summary["data_quality"]) + _delivery_issues(d.summary) else quality_box(d)
 
 
 def _unattributed(apps: list[dict]) -> tuple[Decimal, Decimal]:
@@ -218,14 +228,26 @@ def headline(d: ReportData) -> str:
     return kpis(items)
 
 
+# the status ladder of reconcile (summary.json "status"): its words and colours; green is for reconciled only
+STATUS_BADGES = {"reconciled": ("reconciled", "ok"), "explained": ("explained", "info"), "partial": ("partial", "warn"),
+                 "unreconciled": ("unreconciled", "bad"), "no_data": ("no data", "grey")}
+WORST_FIRST = ("unreconciled", "partial", "explained", "reconciled", "no_data")
+
+
 def _status(summary: dict) -> tuple[str, str]:
-    """("reconciled" | "unexplained gap" | "no bill", badge kind) for one summary."""
-    unexp = next((g for g in summary["gaps"] if g["kind"] == "unexplained"), None)
-    if summary.get("sources", {}).get("bill") in ("none", None) or not Decimal(summary["totals"]["billed_cost_usd"]):
-        return "no bill", "grey"
-    if unexp is not None and not unexp.get("within_tolerance"):
-        return "unexplained gap", "bad"
-    return "reconciled", "ok"
+    """(status words, badge kind) for one summary."""
+    state = summary.get("status")
+    if state not in STATUS_BADGES:       # a summary written before the ladder existed
+        unexp = next((g for g in summary["gaps"] if g["kind"] == "unexplained"), None)
+        state = "unreconciled" if unexp is not None and not unexp.get("within_tolerance") else "partial"
+    return STATUS_BADGES[state]
+
+
+def status_line(summary: dict) -> str:
+    """The badge and the reasons, for the report headline and the index."""
+    words, kind = _status(summary)
+    reasons = " ".join(summary.get("status_reasons") or [])
+    return f"{badge(words, kind)} {esc(reasons)}" if reasons else badge(words, kind)
 
 
 def verdict_box(d: ReportData) -> str:
@@ -234,8 +256,9 @@ def verdict_box(d: ReportData) -> str:
     items = "".join(f"<li><span class='dot' style='background:{GAP_COLOURS.get(g['kind'], '#000')}'></span>"
                     f"<b>{esc(KIND_TEXT.get(g['kind'], g['kind']).capitalize())}</b>: {esc(g['explanation'])}</li>"
                     for g in s["gaps"])
-    return box(f"<b>Reconciliation</b> {badge(status, kind)}<p style='margin:6px 0'>{esc(s['verdict'])}</p>"
-               f"<ul>{items}</ul><small>{esc(s.get('method', ''))}</small>", "bad" if kind == "bad" else "note")
+    return box(f"<b>Reconciliation</b> {status_line(s)}<p style='margin:6px 0'>{esc(s['verdict'])}</p>"
+               f"<ul>{items}</ul><small>{esc(s.get('method', ''))}</small>",
+               {"bad": "bad", "warn": "warn", "ok": "ok"}.get(kind, "note"))
 
 
 ANOMALY_HINT = ("<small>An application's cost is its share of the bill: its logs cost scaled, per model, to what was "

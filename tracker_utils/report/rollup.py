@@ -25,7 +25,7 @@ from tracker_utils.io import read_json, read_parquet, write_json
 from tracker_utils.gaps import ORDER as KIND_ORDER, TEXT as KIND_TEXT
 from tracker_utils.money import cents, dsum, money, pct, usd
 from tracker_utils.report.charts import WIDTH_IN, _usd_axis, model_label, series_color
-from tracker_utils.report.daily import ANOMALY_HINT, _status, principals_frame
+from tracker_utils.report.daily import ANOMALY_HINT, STATUS_BADGES, WORST_FIRST, _status, principals_frame
 from tracker_utils.report.html import badge, box, esc, kpis, show, table
 from tracker_utils.report.redact import Redactor
 from tracker_utils.gaps import SHORT as GAP_SHORT
@@ -214,7 +214,7 @@ def run_verdict(rd: RollupData) -> str:
         if g["kind"] in ("unexplained", "failed_calls", "day_edge"):
             continue
         parts.append(f"{usd(abs(g['cost']))} is {KIND_TEXT[g['kind']]} ({len(g['runs'])} report{'s' if len(g['runs']) != 1 else ''})")
-    bad = [s for s in rd.summaries if _status(s)[0] == "unexplained gap"]
+    bad = [s for s in rd.summaries if _status(s)[0] == "unreconciled"]
     if bad:
         parts.append(f"{len(bad)} report{'s' if len(bad) != 1 else ''} ha{'ve' if len(bad) != 1 else 's'} an unexplained gap: "
                      + ", ".join(f"{s['date']} {s['region']}" for s in bad))
@@ -227,11 +227,27 @@ def run_verdict(rd: RollupData) -> str:
     return s
 
 
+def run_status(rd: RollupData) -> tuple[str, str, dict]:
+    """The run's worst status (words, badge kind) and how many date-region reports have each status."""
+    states = [s.get("status") or ("unreconciled" if _status(s)[0] == "unreconciled" else "partial")
+              for s in rd.summaries]
+    counts = {k: states.count(k) for k in WORST_FIRST if k in states}
+    missing = sum(s["status"] != "complete" for s in rd.states)
+    if missing:
+        counts["incomplete"] = missing
+    worst = next((k for k in WORST_FIRST if k in states), None)
+    if worst is None:
+        return ("incomplete", "warn", counts) if missing else ("nothing to reconcile", "grey", counts)
+    words, kind = STATUS_BADGES[worst]
+    if missing and worst in ("reconciled", "explained", "no_data"):
+        return "incomplete", "warn", counts
+    return words, kind, counts
+
+
 def verdict_box(rd: RollupData) -> str:
-    bad = any(_status(s)[0] == "unexplained gap" for s in rd.summaries)
-    missing = any(s["status"] != "complete" for s in rd.states)
-    status = "unexplained gap" if bad else "incomplete" if missing else "reconciled" if rd.summaries else "nothing to reconcile"
-    kind = "bad" if bad else "warn" if missing else "ok" if rd.summaries else "grey"
+    status, kind, counts = run_status(rd)
+    bad = kind == "bad"
+    per = ", ".join(f"{n} {STATUS_BADGES[k][0] if k in STATUS_BADGES else k}" for k, n in counts.items())
     gaps = gap_rollup(rd)
     rows = [{"Cause": KIND_TEXT.get(g["kind"], g["kind"]), "Cost": usd(g["cost"]), "Invocations": f"{g['invocations']:+,}",
              "Reports": f"{len(g['runs'])}",
@@ -240,8 +256,9 @@ def verdict_box(rd: RollupData) -> str:
                       "within tolerance (rounding)" if g["kind"] == "unexplained" and g["within_tolerance"] else "")}
             for g in gaps]
     tbl = table(pd.DataFrame(rows), {"Cost", "Invocations", "Reports"}) if rows else ""
-    return box(f"<b>Reconciliation for the run</b> {badge(status, kind)}<p style='margin:6px 0'>{esc(run_verdict(rd))}</p>{tbl}",
-               "bad" if bad else "note")
+    return box(f"<b>Reconciliation for the run</b> {badge(status, kind)} <small>worst of the reports; "
+               f"{esc(per)}</small><p style='margin:6px 0'>{esc(run_verdict(rd))}</p>{tbl}",
+               "bad" if bad else "warn" if kind == "warn" else "note")
 
 
 def runs_table(rd: RollupData) -> str:
@@ -252,11 +269,13 @@ def runs_table(rd: RollupData) -> str:
         if st["status"] == "complete":
             s = st["summary"]
             status, kind = _status(s)
+            status = badge(status, kind) + (f" <small>{esc(' '.join(s.get('status_reasons') or []))}</small>"
+                                            if s.get("status_reasons") and kind != "ok" else "")
             if st.get("stale_records"):
                 n = st["stale_records"]
-                status, kind = f"stale: {n:,} record{'s' if n != 1 else ''} of this day arrived after its report", "warn"
+                status = badge(f"stale: {n:,} record{'s' if n != 1 else ''} of this day arrived after its report", "warn")
             t = s["totals"]
-            rows.append({"Date": st["date"], "Region": st["region"], "Verdict": badge(status, kind),
+            rows.append({"Date": st["date"], "Region": st["region"], "Verdict": status,
                          "Billed": cents(t["billed_cost_usd"]), "Cost from logs": cents(t["logs_cost_usd"]),
                          "Explained": f"{t['explained_pct']}%" if t.get("explained_pct") else "n/a",
                          "Differences": esc(", ".join(GAP_SHORT.get(g["kind"], g["kind"]) for g in s["gaps"]
