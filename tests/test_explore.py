@@ -32,7 +32,7 @@ def test_explore_notebook_runs_static_under_papermill(demo_run, tmp_path):
     assert "application/vnd.jupyter.widget-view+json" not in json.dumps(outputs)      # no widgets in batch
     assert html.count("data:image/png;base64,") >= 2                                  # daily and per-model charts
     assert "Cost from logs (USD) per day and application" in html and "regions us-east-1" in html
-    for app in ("Chatbot", "Analytics", "unattributed"):
+    for app in ("Chatbot", "Analytics", "user:carol"):
         assert f"<td>{app}</td>" in html
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tracker_utils import money
+
 TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 
 
@@ -133,6 +135,49 @@ def test_application_shares_add_up_to_the_bill(demo_run):
                    for a in s["apps"])
 
 
+def test_percentages_and_table_totals_add_up_exactly(demo_run):
+    """Per summary: the shares' percentages add up to 100.00; in every report, each money column of the
+    applications table adds up, in cents, to its total row, and the total row equals the headline."""
+    import html as html_lib
+    import re
+    out, _, _, truth = demo_run
+    cell = re.compile(r"<span title=['\"](-?[0-9.]+) USD['\"]>([^<]*)</span>")
+    for key in truth["runs"]:
+        s = json.loads((out / key / "summary.json").read_text())
+        assert sum(Decimal(a["share_of_bill_pct"]) for a in s["apps"]) == Decimal("100.00"), key
+        html = (out / key / "report.html").read_text()
+        table = html.split("Cost by application", 1)[1].split("</table>", 1)[0]
+        rows = [[(e, html_lib.unescape(t)) for e, t in cell.findall(r)] for r in table.split("<tr")[2:]]
+        money_rows = [r for r in rows if len(r) == 2]
+        *body, total = money_rows
+        for col in (0, 1):
+            shown = [Decimal(r[col][1].replace("$", "").replace(",", "").replace("<", "")) if "<" not in r[col][1]
+                     else Decimal(0) for r in body]
+            assert sum(shown) == Decimal(total[col][1].replace("$", "").replace(",", "")), (key, col)
+        billed = Decimal(s["totals"]["billed_cost_usd"])
+        assert Decimal(total[1][0]) == billed and total[1][1] == money.cents(billed), key
+
+
+def test_statuses_follow_the_injected_discrepancies(demo_run):
+    """us-east-1 has a model the book does not price every day (partial: a lower bound); ap-northeast-2 has a
+    stale price every day and a logging outage on day 1 (explained: named and sized). Nothing is green."""
+    out, _, _, truth = demo_run
+    want = {}
+    for key in truth["runs"]:
+        date, region = key.split("/")
+        want[key] = "partial" if region == "us-east-1" else "explained"
+    got = {k: json.loads((out / k / "summary.json").read_text())["status"] for k in truth["runs"]}
+    assert got == want
+    s = json.loads((out / next(iter(truth["runs"])) / "summary.json").read_text())
+    first_apne2 = json.loads((out / f"{min(k.split('/')[0] for k in truth['runs'])}/ap-northeast-2/summary.json").read_text())
+    assert "a logging outage" in " ".join(first_apne2["status_reasons"])
+    assert "a price the book has wrong" in " ".join(first_apne2["status_reasons"])
+    assert s["status_reasons"]
+    index = (out / "index.html").read_text()
+    assert index.count("b-warn'>partial<") == 3 and index.count("b-info'>explained<") == 3
+    assert "b-ok'>reconciled<" not in index
+
+
 def test_money_crosses_stages_as_decimal128(demo_run):
     """Money in the stage files is exact decimal128(38, 12): never text, never floats."""
     import pyarrow as pa
@@ -209,3 +254,19 @@ def test_compare_summary_reports_differences(small_demo):
     errs = compare_summary(got, want)
     assert len(errs) == 3 and any("logs.input_tokens" in e for e in errs) and any("cloudwatch.cost_usd" in e for e in errs)
     assert compare_summary(want, want) == []
+
+
+@pytest.mark.slow
+def test_a_region_with_no_data_is_a_no_data_report(small_demo, tmp_path):
+    """No logs, no metrics and no bill lines (the demo has nothing in us-west-2): a report, not a failure."""
+    from tests.conftest import write_params
+    from tracker_utils.run import cli
+    root, spec, _ = small_demo
+    out = tmp_path / "out"
+    pf = write_params(tmp_path / "p.yaml", data_root=str(root), output_dir=str(out), start=spec.start, end=spec.start,
+                      regions=["us-west-2"])
+    assert cli.main(["-q", "run", "--params", str(pf)]) == 0
+    s = json.loads((out / spec.start / "us-west-2" / "summary.json").read_text())
+    assert s["status"] == "no_data" and s["status_reasons"][0].startswith("No invocation logs, no CloudWatch metrics")
+    assert "no data" in (out / spec.start / "us-west-2" / "report.html").read_text()
+    assert "b-grey'>no data<" in (out / "index.html").read_text()

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from tracker_utils.money import money, usd
+from tracker_utils.schema import TOKENS
 from tracker_utils.reconcile import ledger as R
 from tracker_utils.reconcile import verdict
-from tracker_utils.apps import Attribution, principal_parts
+from tracker_utils.apps import App, Attribution, principal_parts
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 IN, OUT = D("0.00025"), D("0.00125")     # USD per 1K tokens
@@ -130,11 +131,11 @@ def test_attribution_rules(tmp_path):
     assert a.attribute(role + "s1", "", HAIKU).cost_centre == "CC-1"
     shared = "arn:aws:sts::111122223333:assumed-role/Shared-Role/s"
     assert a.attribute(shared, '{"project":"triage"}', HAIKU).app == "Triage"
-    assert a.attribute(shared, "", HAIKU).app == "unattributed"
+    assert a.attribute(shared, "", HAIKU) == App("role:Shared-Role", matched=False)     # no rule: its principal
     prof = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/x1"
     assert a.attribute("arn:aws:iam::111122223333:user/zed", "", prof).app == "Support"
     assert a.attribute("arn:aws:iam::111122223333:user/alice", "", HAIKU).app == "People"
-    assert a.attribute("arn:aws:iam::111122223333:user/mallory", "", HAIKU).app == "unattributed"
+    assert a.attribute("arn:aws:iam::111122223333:user/mallory", "", HAIKU) == App("user:mallory", matched=False)
     assert principal_parts(role + "s1") == ("arn:aws:sts::111122223333:assumed-role/Chat-BedrockRole", "role", "Chat-BedrockRole")
     with pytest.raises(ValueError, match="unknown condition"):
         Attribution([{"app": "X", "match": {"rol": "x"}}])
@@ -150,7 +151,7 @@ def test_injection_text_in_app_filter_is_data(tmp_path):
                           "file": "f", "line": 1, "delivered_at": pd.Timestamp("2026-11-02T10:05:00Z")}])
     agg = aggregate_logs(logs, Attribution([]))
     assert len(agg[agg["app"] == "%' OR '1'='1"]) == 0
-    assert len(agg[agg["app"] == "unattributed"]) == 1
+    assert list(agg["app"]) == ["user:alice"] and not agg["matched"].any()
 
 
 # --- issue 13: missing delivery, no CloudWatch, the status ladder ----------------------------------------------------
@@ -211,3 +212,28 @@ def _gap(kind, cost="0", n=0, **kw):
 def test_status_ladder(ev, want):
     state, reasons = verdict.status(_evidence(**ev))
     assert state == want and reasons and all(r.endswith(".") for r in reasons)
+
+
+def test_principals_no_rule_matches_are_one_chargeback_row_each_sessions_merged():
+    """An account with no rule for its roles: one row per role (all its sessions) and per user, not one lump."""
+    from tracker_utils.price.pricer import Pricer, aggregate_logs
+    from tracker_utils.price.book import PriceBook
+    from tracker_utils.reconcile.shares import apps_table
+    acct = "111122223333"
+    arns = ([f"arn:aws:sts::{acct}:assumed-role/Billing-Role/s{i}" for i in range(4)]
+            + [f"arn:aws:sts::{acct}:assumed-role/Search-Role/job-{i}" for i in range(3)] + [f"arn:aws:iam::{acct}:user/dana"])
+    rows = [{"request_id": f"r{i}", "timestamp": pd.Timestamp("2026-11-02T10:00:00Z"), "operation": "Converse",
+             "model_id": HAIKU, "principal": arn, "region": "us-east-1", "inference_region": "",
+             "input_tokens": 1000, "output_tokens": 100, "cache_read_tokens": 0, "cache_write_tokens": 0,
+             "error_code": "", "latency": "", "request_metadata": "", "file": "f", "line": i,
+             "delivered_at": pd.Timestamp("2026-11-02T10:05:00Z")} for i, arn in enumerate(arns)]
+    agg = aggregate_logs(pd.DataFrame(rows), Attribution([]))
+    priced = Pricer(PriceBook.load(), "us-east-1", "2026-11-02").price_frame(agg)
+    billed = D("0.01")
+    models = {HAIKU: {"billed": billed, "gaps": {}, "logs": {"cost": sum(priced["cost_usd"], D(0)),
+                                                              **{t: int(priced[t].sum()) for t in TOKENS}}}}
+    apps = apps_table(priced, models)
+    assert {a["app"]: a["invocations"] for a in apps} == {"role:Billing-Role": 4, "role:Search-Role": 3, "user:dana": 1}
+    assert all(a["matched"] is False and a["team"] == "" and a["cost_centre"] == "" for a in apps)
+    assert sum(D(a["billed_share_usd"]) for a in apps) == billed
+    assert sum(D(a["share_of_bill_pct"]) for a in apps) == D("100.00")

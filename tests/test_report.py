@@ -67,8 +67,8 @@ def test_every_report_has_every_section_with_real_numbers(demo_run):
         assert money.cents(s["totals"]["billed_cost_usd"]) in html
         assert money.cents(s["totals"]["logs_cost_usd"]) in html
         for a in s["apps"]:              # every application with its team, cost centre and share of the bill
-            assert f"<td>{a['app']}</td>" in html
-            assert usd(Decimal(a["billed_share_usd"])) in html
+            assert f"<td>{a['app']}" in html
+            assert f'title="{money.plain(a["billed_share_usd"])} USD"' in html     # cents shown, exact on hover
             if a["team"]:
                 assert f"<td>{a['team']}</td>" in html and f"<td>{a['cost_centre']}</td>" in html
         for g in s["gaps"]:               # every cause is named
@@ -83,7 +83,7 @@ def test_every_report_has_every_section_with_real_numbers(demo_run):
 def test_unattributed_usage_is_visible_with_its_principals(demo_run):
     out, _, _, _ = demo_run
     html = _text(out / "2026-11-02" / "us-east-1" / "report.html")
-    assert '<tr class="hl"><td>unattributed</td>' in html
+    assert '<tr class="hl"><td>user:carol</td>' in html              # no rule: a row of its own, named after her
     assert "Unattributed usage" in html and "carol" in html          # who to write a rule for (not redacted here)
     assert "Unattributed" in html.split("Reconciliation", 1)[0]      # a headline figure
 
@@ -182,8 +182,13 @@ def test_rollup_report_and_chargeback_files(demo_run):
         assert int(r["invocations"]) == w["inv"]
         assert Decimal(r["cost_usd"]) == w["cost"] and Decimal(r["billed_share_usd"]) == w["share"]
         assert (r["team"], r["cost_centre"]) == (w["team"], w["cc"])
-        assert f"<td>{r['app']}</td>" in html and usd(w["share"]) in html
-    assert rows[-1]["app"] == "unattributed"
+        assert f"<td>{r['app']}" in html and f'title="{money.plain(w["share"])} USD"' in html
+    assert rows[-1]["matched"] == "False" and rows[0]["matched"] == "True"       # rows no rule matched come last
+    assert sum(Decimal(r["share_of_bill_pct"]) for r in rows) == Decimal("100.00")
+    assert sum(Decimal(r["billed_share_usd"]) for r in rows) == billed
+    # a share scaled from a model with no price is marked, and says how much of it that is
+    marked = [r for r in rows if Decimal(r["unpriced_share_usd"])]
+    assert marked and all(f"<td>{r['app']} *</td>" in html for r in marked)
     assert doc["billed_usd"] == f"{billed:.6f}" and len(doc["reports_included"]) == len(truth["runs"])
     assert isinstance(doc["applications"][0]["billed_share_usd"], str)
 
@@ -196,7 +201,8 @@ def test_index_links_every_report_and_the_rollup(demo_run):
     for key in truth["runs"]:
         s = json.loads((out / key / "summary.json").read_text())
         row = re.search(rf"<tr[^>]*><td>{key.split('/')[0]}</td><td>{key.split('/')[1]}</td>(.*?)</tr>", html).group(1)
-        assert "reconciled" in row and f'href="{key}/report.html"' in row
+        assert f'b-{"warn" if s["status"] == "partial" else "info"}">{s["status"]}</span>' in row
+        assert f'href="{key}/report.html"' in row
         assert money.cents(s["totals"]["billed_cost_usd"]) in row and money.cents(s["totals"]["logs_cost_usd"]) in row
 
 

@@ -11,7 +11,9 @@ Conditions (all optional, all must hold):
 - ``application_profile_tags``: mapping that must be a subset of that profile's tags (``params/inference_profiles.yaml``)
 - ``model``: glob on the model id as called
 
-Usage no rule matches is "unattributed": it is shown, never dropped.
+Usage no rule matches is *unattributed*, never dropped: it falls back to its principal. Each IAM role (all its
+sessions merged) and each IAM user is a row of its own, named ``role:<name>`` or ``user:<name>``, with ``matched``
+false and no team or cost centre. The "unattributed" total is the sum of those rows.
 """
 from __future__ import annotations
 
@@ -31,6 +33,28 @@ class App:
     app: str
     team: str = ""
     cost_centre: str = ""
+    matched: bool = True          # False: no rule matched; ``app`` names the principal
+
+
+def fallback(arn: str) -> App:
+    """The application of usage no rule matches: its principal (a role with all its sessions, or a user)."""
+    if not arn:
+        return App("(no principal)", matched=False)
+    _, kind, name = principal_parts(arn)
+    return App(f"{kind}:{name}", matched=False)
+
+
+def unmatched(df):
+    """A boolean Series: the rows of a frame (priced logs, apps) whose usage no rule matched."""
+    if "matched" in df:
+        return ~df["matched"].astype(bool)
+    return df["app"] == UNATTRIBUTED
+
+
+def is_unattributed(row) -> bool:
+    """A row (dict or record) of usage no rule matched."""
+    get = row.get if isinstance(row, dict) else lambda k, d=None: getattr(row, k, d)
+    return get("matched", True) is False or str(get("app", "")) == UNATTRIBUTED
 
 
 def principal_parts(arn: str) -> tuple[str, str, str]:
@@ -100,7 +124,7 @@ class Attribution:
         if hit is not None:
             return hit
         meta = request_metadata if isinstance(request_metadata, dict) else (json.loads(request_metadata) if request_metadata else {})
-        app = App(UNATTRIBUTED)
+        app = fallback(principal_arn)
         for r in self.rules:
             if all(self._holds(c, w, principal_arn, meta, model_id) for c, w in (r.get("match") or {}).items()):
                 app = App(str(r["app"]), str(r.get("team", "")), str(r.get("cost_centre", "")))

@@ -11,6 +11,7 @@ import random
 import uuid
 
 from tracker_utils.demo.spec import CACHE_MODELS, SERVED_BY, UNKNOWN_MODEL, DemoSpec, Inv, _apps
+from tracker_utils.apps import UNATTRIBUTED
 from tracker_utils.price.book import PriceBook
 
 
@@ -81,8 +82,10 @@ def _invocation(rng: random.Random, spec: DemoSpec, book: PriceBook, region: str
               operation=op, input_tokens=i, output_tokens=o, cache_read_tokens=cr, cache_write_tokens=cw,
               request_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
               metadata=dict(app[7]) if app[7] else None)
+    if name == UNATTRIBUTED:                 # no rule: the kit names the usage after its principal
+        inv.app = f"{kind}:{pname}"
     if kind == "role" and pname == "SharedPlatform-BedrockRole" and rng.random() < 0.03:
-        inv.metadata, inv.app = None, "unattributed"      # a caller that forgot its metadata
+        inv.metadata, inv.app = None, f"role:{pname}"      # a caller that forgot its metadata: no rule matches
     pfx = model_id.split(".")[0]
     if scope in ("geo", "global"):
         inv.inference_region = rng.choice(SERVED_BY["global" if scope == "global" else pfx if pfx in SERVED_BY else "us"])

@@ -135,7 +135,7 @@ def aggregate_logs(logs: pd.DataFrame, attribution: Attribution) -> pd.DataFrame
     resolve principals and applications once per group, and group again on the resolved keys.
     """
     keys = ["hour", "model_id", "principal", "principal_kind", "principal_name", "app", "team", "cost_centre",
-            "operation", "status", "tier", "request_metadata", "day_edge"]
+            "matched", "operation", "status", "tier", "request_metadata", "day_edge"]
     if logs.empty:
         return pd.DataFrame(columns=keys + ["invocations", "sessions", *TOKENS])
     return _resolve(_first_level(logs), attribution)
@@ -163,7 +163,7 @@ def _first_level(logs: pd.DataFrame) -> pd.DataFrame:
 def _resolve(g: pd.DataFrame, attribution: Attribution) -> pd.DataFrame:
     """Resolve principals (sessions of a role are one principal) and applications once per raw group, regroup."""
     keys = ["hour", "model_id", "principal", "principal_kind", "principal_name", "app", "team", "cost_centre",
-            "operation", "status", "tier", "request_metadata", "day_edge"]
+            "matched", "operation", "status", "tier", "request_metadata", "day_edge"]
     g = g.rename(columns={"principal": "session_arn"})
     parts = {a: principal_parts(a) for a in g["session_arn"].unique()}
     g["principal"] = [parts[a][0] for a in g["session_arn"]]
@@ -173,6 +173,7 @@ def _resolve(g: pd.DataFrame, attribution: Attribution) -> pd.DataFrame:
     g["app"] = [a.app for a in apps]
     g["team"] = [a.team for a in apps]
     g["cost_centre"] = [a.cost_centre for a in apps]
+    g["matched"] = [a.matched for a in apps]
     g["status"] = g["error_code"].where(g["error_code"] != "", "ok")
     g["tier"] = ["latency_optimized" if v == "optimized" else "standard" for v in g["latency"]]
     final = g.groupby(keys, dropna=False, sort=True)

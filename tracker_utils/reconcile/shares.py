@@ -16,17 +16,11 @@ UNLOGGED_APP = "(unlogged usage: batch, bedrock-mantle)"
 NO_LOGS_APP = "(billed, no invocation logs)"
 
 
-def apps_table(price_logs: pd.DataFrame, models: dict) -> list[dict]:
-    """Per application from the logs, plus its share of the bill.
-
-    ``models`` is the exact per-model ledger (from :func:`reconcile`). Each model's billed cost, less what was billed
-    for usage that is never logged (batch jobs, bedrock-mantle), is split over the applications in proportion to
-    their logs cost for that model (by tokens where the model is unpriced). Never-logged usage and bills for models
-    with no logs at all are rows of their own. Shares are exact until the output, then rounded with the largest
-    remainder, so that they add up exactly to the rounded bill.
-    """
+def _split(models: dict) -> tuple[dict, Decimal, Decimal]:
+    """Per model: (how its bill is split, the amount split, the logs basis); and the bill never logged, and the
+    bill of models with no logs at all."""
     unlogged_total, no_logs_total = Decimal(0), Decimal(0)
-    split: dict[str, tuple[str, Decimal, Decimal]] = {}     # model -> (how, attributable, logs basis)
+    split: dict[str, tuple[str, Decimal, Decimal]] = {}
     for base, m in models.items():
         g = m["gaps"].get("unlogged_endpoint")
         unlogged = g.sizes["cost"] if g is not None else Decimal(0)
@@ -40,26 +34,59 @@ def apps_table(price_logs: pd.DataFrame, models: dict) -> list[dict]:
             split[base] = ("tokens", attributable, Decimal(tokens))
         else:
             no_logs_total += attributable
+    return split, unlogged_total, no_logs_total
+
+
+def _app_row(key: tuple, f: pd.DataFrame, split: dict) -> dict:
+    """One application's usage, cost from logs and exact share of the bill, with where the share comes from."""
+    app, team, cc = key
+    billed = unpriced = priced_logs = Decimal(0)
+    for base, fm in f.groupby("base_model"):
+        how, attributable, basis = split.get(base, ("", Decimal(0), Decimal(0)))
+        if how == "cost":
+            logs = dsum(fm["cost_usd"])
+            billed += attributable * logs / basis
+            priced_logs += logs
+        elif how == "tokens":          # a model with no price: split by tokens, all of it scaled
+            part = attributable * sum(int(fm[t].sum()) for t in TOKENS) / basis
+            billed += part
+            unpriced += part
+    matched = bool(f["matched"].all()) if "matched" in f else True
+    return {"app": app, "team": team, "cost_centre": cc, "matched": matched,
+            "invocations": int(f["invocations"].sum()), **{t: int(f[t].sum()) for t in TOKENS},
+            "cost_usd": money(dsum(f["cost_usd"])), "billed_share_usd": billed,
+            "unpriced_share_usd": money(unpriced), "beyond_logs_share_usd": money(billed - unpriced - priced_logs)}
+
+
+def apps_table(price_logs: pd.DataFrame, models: dict) -> list[dict]:
+    """Per application from the logs, plus its share of the bill.
+
+    ``models`` is the exact per-model ledger (from :func:`reconcile`). Each model's billed cost, less what was billed
+    for usage that is never logged (batch jobs, bedrock-mantle), is split over the applications in proportion to
+    their logs cost for that model (by tokens where the model is unpriced). Never-logged usage and bills for models
+    with no logs at all are rows of their own. Shares are exact until the output, then rounded with the largest
+    remainder, so that they add up exactly to the rounded bill; so do the percentages, at 2 decimals.
+
+    Each row says where its share comes from: ``unpriced_share_usd`` is the part from scaling a model with no
+    price, ``beyond_logs_share_usd`` the part above the application's cost from logs for priced models (usage the
+    logs lack, or a price the book has wrong; negative when the bill is below the logs).
+    """
+    split, unlogged_total, no_logs_total = _split(models)
     out = []
     if not price_logs.empty:
-        for (app, team, cc), f in price_logs.groupby(["app", "team", "cost_centre"]):
-            billed = Decimal(0)
-            for base, fm in f.groupby("base_model"):
-                how, attributable, basis = split.get(base, ("", Decimal(0), Decimal(0)))
-                if how == "cost":
-                    billed += attributable * dsum(fm["cost_usd"]) / basis
-                elif how == "tokens":
-                    billed += attributable * sum(int(fm[t].sum()) for t in TOKENS) / basis
-            out.append({"app": app, "team": team, "cost_centre": cc, "invocations": int(f["invocations"].sum()),
-                        **{t: int(f[t].sum()) for t in TOKENS}, "cost_usd": money(dsum(f["cost_usd"])),
-                        "billed_share_usd": billed})
+        for key, f in price_logs.groupby(["app", "team", "cost_centre"]):
+            out.append(_app_row(key, f, split))
     for name, amount in ((UNLOGGED_APP, unlogged_total), (NO_LOGS_APP, no_logs_total)):
         if amount:
-            out.append({"app": name, "team": "", "cost_centre": "", "invocations": 0, **{t: 0 for t in TOKENS},
-                        "cost_usd": money(Decimal(0)), "billed_share_usd": amount})
+            out.append({"app": name, "team": "", "cost_centre": "", "matched": True, "invocations": 0,
+                        **{t: 0 for t in TOKENS}, "cost_usd": money(Decimal(0)), "billed_share_usd": amount,
+                        "unpriced_share_usd": money(Decimal(0)), "beyond_logs_share_usd": money(amount)})
     total = sum((m["billed"] for m in models.values()), Decimal(0))
     if out:
         shares = allocate({i: a["billed_share_usd"] for i, a in enumerate(out)}, total=total)
+        pcts = allocate({i: a["billed_share_usd"] * 100 / total for i, a in enumerate(out)}, q=Decimal("0.01"),
+                        total=Decimal(100)) if total else {i: None for i in range(len(out))}
         for i, a in enumerate(out):
             a["billed_share_usd"] = str(shares[i])
+            a["share_of_bill_pct"] = str(pcts[i]) if pcts[i] is not None else None
     return sorted(out, key=lambda a: a["app"])

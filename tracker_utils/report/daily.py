@@ -15,8 +15,9 @@ from decimal import Decimal
 import pandas as pd
 
 from tracker_utils.report import anomalies
-from tracker_utils.apps import UNATTRIBUTED
+from tracker_utils.apps import is_unattributed, unmatched
 from tracker_utils.config import RunConfig
+from tracker_utils.text import difference
 from tracker_utils.io import read_json, read_parquet
 from tracker_utils.gaps import TEXT as KIND_TEXT
 from tracker_utils.gaps import COLOURS as GAP_COLOURS, SHORT as GAP_SHORT
@@ -27,7 +28,7 @@ from tracker_utils.report.charts import (APP_COLOR, UNATTR_COLOR, WIDTH_IN, _bar
 # the charts (and the frames they share with the tables below), re-exported: notebooks call ``daily.chart_apps(d)``...
 from tracker_utils.report.daily_charts import (_gap_labels, apps_frame, chart_apps, chart_costs,  # noqa: F401
                                                chart_hourly, chart_models, chart_reconciliation, models_frame)
-from tracker_utils.report.html import badge, box, esc, fig_html, kpis, show, table, wrap  # noqa: F401
+from tracker_utils.report.html import Money, badge, box, esc, fig_html, kpis, money_cells, show, table, wrap  # noqa: F401
 from tracker_utils.report.redact import NO_REDACTION, Redactor, _aliases, redact_text  # noqa: F401
 
 # --- the report's data ----------------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ def quality_bottom(d: ReportData) -> str:
 
 
 def _unattributed(apps: list[dict]) -> tuple[Decimal, Decimal]:
-    un = [a for a in apps if a["app"] == UNATTRIBUTED]
+    un = [a for a in apps if is_unattributed(a)]
     return dsum(a["billed_share_usd"] for a in un), dsum(a["billed_share_usd"] for a in apps)
 
 
@@ -299,33 +300,40 @@ def apps_table(d: ReportData) -> str:
     total_share = dsum(df["billed_share_usd"])
     tok = df["input_tokens"] + df["output_tokens"] + df["cache_read_tokens"] + df["cache_write_tokens"]
     show_df = pd.DataFrame({
-        "Application": df["app"], "Team": df["team"].replace("", "(none)"), "Cost centre": df["cost_centre"].replace("", "(none)"),
+        "Application": [a + (" *" if Decimal(u or 0) else "") for a, u in
+                        zip(df["app"], df.get("unpriced_share_usd", pd.Series([0] * len(df))))],
+        "Team": df["team"].replace("", "(none)"), "Cost centre": df["cost_centre"].replace("", "(none)"),
         "Invocations": df["invocations"].map("{:,}".format), "Tokens": tok.map("{:,}".format),
-        "Cost from logs": df["cost_usd"].map(lambda v: usd(Decimal(v))),
-        "Share of the bill": df["billed_share_usd"].map(lambda v: usd(Decimal(v))),
-        "% of bill": df["billed_share_usd"].map(lambda v: pct(v, total_share))})
+        "Cost from logs": money_cells(df["cost_usd"]),
+        "Share of the bill": money_cells(df["billed_share_usd"]),
+        "% of bill": (df["share_of_bill_pct"].map(lambda v: f"{v}%" if v is not None else "n/a")
+                      if "share_of_bill_pct" in df else df["billed_share_usd"].map(lambda v: pct(v, total_share)))})
     tot = {"Application": "Total", "Team": "", "Cost centre": "", "Invocations": f"{int(df['invocations'].sum()):,}",
-           "Tokens": f"{int(tok.sum()):,}", "Cost from logs": usd(dsum(df["cost_usd"])), "Share of the bill": usd(total_share),
+           "Tokens": f"{int(tok.sum()):,}", "Cost from logs": Money(dsum(df["cost_usd"])), "Share of the bill": Money(total_share),
            "% of bill": "100%" if total_share else "n/a"}
     show_df = pd.concat([show_df, pd.DataFrame([tot])], ignore_index=True)
-    hl = [i for i, a in enumerate(df["app"]) if a == UNATTRIBUTED]
+    hl = [i for i, m in enumerate(unmatched(df)) if m]
+    marked = ("<p class='sub'>* The share includes the scaled bill of a model with no price "
+              f"({', '.join(esc(a) for a, u in zip(df['app'], df['unpriced_share_usd']) if Decimal(u or 0))}): it "
+              "follows tokens, not cost.</p>") if "unpriced_share_usd" in df and any(Decimal(u or 0) for u in df["unpriced_share_usd"]) else ""
     return table(show_df, {"Invocations", "Tokens", "Cost from logs", "Share of the bill", "% of bill"}, hl, total=True) \
-        + unattributed_note(d)
+        + marked + unattributed_note(d)
 
 
 def unattributed_note(d: ReportData) -> str:
     """Who is behind the unattributed usage (so a rule can be added to params/apps.yaml)."""
     pl = d.price_logs
-    if pl.empty or not (pl["app"] == UNATTRIBUTED).any():
+    if pl.empty or not unmatched(pl).any():
         return "<p class='sub'>Every call is attributed to an application.</p>"
-    u = pl[pl["app"] == UNATTRIBUTED]
+    u = pl[unmatched(pl)]
     g = u.groupby(["principal", "principal_name", "principal_kind"]).agg(
         invocations=("invocations", "sum"), cost=("cost_usd", dsum),
         meta=("request_metadata", lambda s: sorted(set(x for x in s if x)))).reset_index().sort_values("cost", ascending=False)
     who = "; ".join(f"{esc(r.principal_kind)} <b>{esc(r.principal_name)}</b> ({r.invocations:,} calls, {usd(r.cost)}"
                     + (f", metadata {esc(', '.join(r.meta))}" if r.meta else ", no request metadata") + ")"
                     for r in g.itertuples(index=False))
-    return box(f"<b>Unattributed usage</b> (highlighted): no rule in params/apps.yaml matches {who}. "
+    return box(f"<b>Unattributed usage</b> (highlighted): no rule in params/apps.yaml matches {who}. Each such "
+               "principal is a row of its own (a role with all its sessions, or a user), with no team. "
                "Add a rule (role, user, request metadata or application inference profile) to charge it to a team.", "warn")
 
 
@@ -343,8 +351,9 @@ def models_table(d: ReportData) -> str:
     show_df = pd.DataFrame({"Model": df["name"], "Invocations (logs)": df["logs_invocations"].map("{:,}".format),
                             "Invocations (CloudWatch)": df["cloudwatch_invocations"].map("{:,}".format),
                             "Tokens (CloudWatch)": df["tokens"].map("{:,}".format),
-                            "Cost from logs": df["logs_cost"].map(usd), "CloudWatch at book prices": df["cloudwatch_cost"].map(usd),
-                            "Billed": df["billed"].map(usd), "% of bill": df["billed"].map(lambda v: pct(v, total)),
+                            "Cost from logs": money_cells(df["logs_cost"]),
+                            "CloudWatch at book prices": money_cells(df["cloudwatch_cost"]),
+                            "Billed": money_cells(df["billed"]), "% of bill": df["billed"].map(lambda v: pct(v, total)),
                             "Differences": df["gap_list"].map(_gap_words)})
     return table(show_df, {"Invocations (logs)", "Invocations (CloudWatch)", "Tokens (CloudWatch)", "Cost from logs",
                            "CloudWatch at book prices", "Billed", "% of bill"})
@@ -356,8 +365,9 @@ def gaps_table(d: ReportData) -> str:
     for m in d.summary["models"]:
         for g in m["gaps"]:
             rows.append({"Model": m.get("name", m["model"]), "Cause": KIND_TEXT.get(g["kind"], g["kind"]),
-                         "Invocations": f"{g['invocations']:+,}", "Tokens (in / out)": f"{g['input_tokens']:+,} / {g['output_tokens']:+,}",
-                         "USD": usd(Decimal(g["cost_usd"])), "Hours (UTC)": ", ".join(f"{h:02d}" for h in g["hours"]),
+                         "Invocations": "" if not g["invocations"] else difference(g["invocations"], "CloudWatch", "the logs"),
+                         "Tokens (in / out)": f"{g['input_tokens']:+,} / {g['output_tokens']:+,}",
+                         "USD": Money(g["cost_usd"]), "Hours (UTC)": ", ".join(f"{h:02d}" for h in g["hours"]),
                          "Explanation": g["explanation"]})
     if not rows:
         return "<p>No differences: logs, CloudWatch and the bill agree.</p>"
@@ -372,7 +382,7 @@ def usage_types_table(d: ReportData) -> str:
     names = d.summary.get("display_names") or {m["model"]: m.get("name", m["model"]) for m in d.summary["models"]}
 
     def money_or_blank(v):
-        return usd(Decimal(v)) if v not in (None, "") and not (isinstance(v, float) and pd.isna(v)) else ""
+        return Money(v) if v not in (None, "") and not (isinstance(v, float) and pd.isna(v)) else ""
 
     show_df = pd.DataFrame({"Bill line (usage type)": u["usage_type"], "Model": u["base_model"].map(lambda b: names.get(b, b)),
                             "Billed tokens": u["billed_tokens"].map("{:,}".format),
@@ -389,10 +399,12 @@ def usage_types_table(d: ReportData) -> str:
 # --- principals -----------------------------------------------------------------------------------------------
 def principals_frame(pl: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     if pl.empty:
-        return pd.DataFrame(columns=["principal", "principal_name", "principal_kind", "apps", "invocations", "sessions", "cost"])
+        return pd.DataFrame(columns=["principal", "principal_name", "principal_kind", "apps", "invocations", "sessions", "cost",
+                                     "unmatched"])
+    pl = pl.assign(unmatched=unmatched(pl))
     g = pl.groupby(["principal", "principal_name", "principal_kind"]).agg(
         apps=("app", lambda s: ", ".join(sorted(set(s)))), invocations=("invocations", "sum"),
-        sessions=("sessions", "sum"), cost=("cost_usd", dsum)).reset_index()
+        sessions=("sessions", "sum"), cost=("cost_usd", dsum), unmatched=("unmatched", "any")).reset_index()
     return g.sort_values("cost", ascending=False).head(n).reset_index(drop=True)
 
 
@@ -401,8 +413,8 @@ def top_principals(d: ReportData, n: int = 10) -> str:
     if g.empty:
         return "<p>No invocation logs.</p>"
     show_df = pd.DataFrame({"Principal": g["principal_name"].map(d.r), "Kind": g["principal_kind"], "Application(s)": g["apps"],
-                            "Invocations": g["invocations"].map("{:,}".format), "Cost from logs": g["cost"].map(usd)})
-    hl = [i for i, a in enumerate(g["apps"]) if UNATTRIBUTED in a.split(", ")]
+                            "Invocations": g["invocations"].map("{:,}".format), "Cost from logs": [Money(v) for v in g["cost"]]})
+    hl = [i for i, m in enumerate(g["unmatched"]) if m]
     return table(show_df, {"Invocations", "Cost from logs"}, hl) + (
         "<p class='sub'>Principal names are replaced by stable aliases in this shared report.</p>" if d.r.enabled else "")
 

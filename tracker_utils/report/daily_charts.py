@@ -14,7 +14,7 @@ matplotlib.use("agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tracker_utils.apps import UNATTRIBUTED  # noqa: E402
+from tracker_utils.apps import unmatched  # noqa: E402
 from tracker_utils.gaps import COLOURS as GAP_COLOURS, SHORT as GAP_SHORT  # noqa: E402
 from tracker_utils.money import dsum, usd  # noqa: E402
 from tracker_utils.report.charts import (APP_COLOR, UNATTR_COLOR, WIDTH_IN, _bar_labels, _bars_fig,  # noqa: E402
@@ -43,17 +43,18 @@ def chart_apps(d: ReportData):
         vals = a["billed_share_usd"].map(float)
         total = float(dsum(df["billed_share_usd"])) or 1.0
         labels = [f"{r.app}  ({r.team or 'no team'}, {r.cost_centre or 'no cost centre'})" for r in a.itertuples()]
-        colors = [UNATTR_COLOR if x == UNATTRIBUTED else APP_COLOR for x in a["app"]]
+        nomatch = list(unmatched(a))
+        colors = [UNATTR_COLOR if x else APP_COLOR for x in nomatch]
         bars = ax.barh([d.r(x) for x in labels], vals, color=colors)
         top = max(vals.max(), 1e-9)
         _bar_labels(ax, bars, [f"{usd(Decimal(v))}  ({float(Decimal(v)) / total * 100:.1f}%)" for v in a["billed_share_usd"]], top)
-        for t, a_name in zip(ax.get_yticklabels(), a["app"]):
-            if a_name == UNATTRIBUTED:
+        for t, x in zip(ax.get_yticklabels(), nomatch):
+            if x:
                 t.set_color(UNATTR_COLOR)
                 t.set_fontweight("bold")
         ax.set_xlim(0, top * 1.22)
         _usd_axis(ax)
-    ax.set_title("Cost by application: share of the bill (USD); orange = unattributed", loc="left", fontsize=12)
+    ax.set_title("Cost by application: share of the bill (USD); orange = matched no rule", loc="left", fontsize=12)
     ax.set_xlabel("USD (logs cost of each model scaled to what was billed)")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

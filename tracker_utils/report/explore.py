@@ -15,7 +15,7 @@ from decimal import Decimal
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from tracker_utils.apps import UNATTRIBUTED
+from tracker_utils.apps import unmatched
 from tracker_utils.config import load_params, resolve_path
 from tracker_utils.io import read_json, read_parquet
 from tracker_utils.money import dec, usd
@@ -219,6 +219,7 @@ def tables(data: ExploreData, sel: Selection) -> dict:
         ("Tokens", f"{int(df['tokens'].sum()):,}", "input + output + cache"),
         ("Billed, same days and regions", usd(billed) if billed else "n/a", "whole bill, not filtered by application or model"),
     ])
+    no_rule = set(df.loc[unmatched(df), "app"]) if not df.empty else set()
     g = df.groupby(["app", "team", "cost_centre"]).agg(invocations=("invocations", "sum"), tokens=("tokens", "sum"),
                                                         cost=("cost", lambda s: sum(s, Decimal(0)))).reset_index()
     key = "cost" if sel.metric == "cost" else ("tokens" if sel.metric == "tokens" else "invocations")
@@ -227,7 +228,7 @@ def tables(data: ExploreData, sel: Selection) -> dict:
                             "Cost centre": g["cost_centre"].replace("", "(none)"), "Invocations": g["invocations"].map("{:,}".format),
                             "Tokens": g["tokens"].map("{:,}".format), "Cost from logs": g["cost"].map(usd)})
     out["apps"] = table(show_df, {"Invocations", "Tokens", "Cost from logs"},
-                        [i for i, a in enumerate(g["app"]) if a == UNATTRIBUTED])
+                        [i for i, a in enumerate(g["app"]) if a in no_rule])
     piv = _agg(df, ["model", "app"], sel.metric)
     if not piv.empty:
         wide = piv.pivot(index="model", columns="app", values="value")

@@ -10,10 +10,13 @@ import io
 from pathlib import Path
 from typing import Iterable
 
+from decimal import Decimal
+
 import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from tracker_utils.money import CENT, allocate, cents, dec, plain
 from tracker_utils.report.charts import DPI, MAX_PX, plt
 from tracker_utils.report.redact import NO_REDACTION, Redactor, redact_text
 
@@ -37,6 +40,32 @@ def safe(s) -> Markup:
 
 def esc(v) -> str:
     return html.escape("" if v is None else str(v))
+
+
+class Money:
+    """A money cell: dollars and cents on the page ("<$0.01" under half a cent), the exact amount on hover."""
+
+    def __init__(self, exact, shown: Decimal | None = None):
+        self.exact = dec(exact)
+        self.shown = self.exact if shown is None else shown
+
+    def __str__(self) -> str:
+        if self.shown == 0 and self.exact:
+            return ("-" if self.exact < 0 else "") + "<$0.01"
+        return cents(self.shown)
+
+    def __html__(self) -> str:
+        return f"<span title='{esc(plain(self.exact))} USD'>{esc(str(self))}</span>"
+
+
+def money_cells(values: Iterable, total=None) -> list[Money]:
+    """A column of money cells whose cents add up exactly to the cents of ``total`` (default: the exact sum), so a
+    table's total row equals the headline it explains (largest remainder, as for the bill's shares)."""
+    exact = [dec(v) for v in values]
+    if not exact:
+        return []
+    shown = allocate(dict(enumerate(exact)), q=CENT, total=sum(exact, Decimal(0)) if total is None else dec(total))
+    return [Money(e, shown[i]) for i, e in enumerate(exact)]
 
 
 def wrap(body: str) -> str:
@@ -63,7 +92,8 @@ def table(df: pd.DataFrame, num: Iterable[str] = (), highlight: Iterable[int] = 
     columns = [{"name": "" if c is None else str(c), "num": c in num} for c in df.columns]
     rows, n = [], len(df)
     for i, r in enumerate(df.itertuples(index=False)):
-        cells = [(safe(v) if c in raw else ("" if v is None else str(v)), c in num) for c, v in zip(df.columns, r)]
+        cells = [(safe(v) if c in raw else v if hasattr(v, "__html__") else ("" if v is None else str(v)), c in num)
+                 for c, v in zip(df.columns, r)]
         rows.append({"cls": "tot" if total and i == n - 1 else "hl" if i in highlight else "", "cells": cells})
     return render("table.html.j2", columns=columns, rows=rows)
 

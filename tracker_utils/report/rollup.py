@@ -19,14 +19,15 @@ import pandas as pd
 
 from tracker_utils.report import anomalies
 from tracker_utils import handoff
-from tracker_utils.apps import UNATTRIBUTED
+from tracker_utils.apps import is_unattributed
 from tracker_utils.config import Params, load_params, resolve_path, run_dir
 from tracker_utils.io import read_json, read_parquet, write_json
 from tracker_utils.gaps import ORDER as KIND_ORDER, TEXT as KIND_TEXT
-from tracker_utils.money import cents, dsum, money, pct, usd
+from tracker_utils.money import allocate, cents, dsum, money, pct, usd
+from tracker_utils.text import difference
 from tracker_utils.report.charts import WIDTH_IN, _usd_axis, model_label, series_color
 from tracker_utils.report.daily import ANOMALY_HINT, STATUS_BADGES, WORST_FIRST, _status, principals_frame
-from tracker_utils.report.html import badge, box, esc, kpis, show, table
+from tracker_utils.report.html import Money, badge, box, esc, kpis, money_cells, show, table
 from tracker_utils.report.redact import Redactor
 from tracker_utils.gaps import SHORT as GAP_SHORT
 
@@ -166,7 +167,7 @@ def totals(rd: RollupData) -> dict:
     logs = dsum(s["totals"]["logs_cost_usd"] for s in ss)
     cw = dsum(s["totals"]["cloudwatch_cost_usd"] for s in ss)
     apps = [a for s in ss for a in s.get("apps", [])]
-    un = dsum(a["billed_share_usd"] for a in apps if a["app"] == UNATTRIBUTED)
+    un = dsum(a["billed_share_usd"] for a in apps if is_unattributed(a))
     share = dsum(a["billed_share_usd"] for a in apps)
     return {"billed": billed, "logs": logs, "cloudwatch": cw, "unattributed": un, "apps_share": share,
             "logs_invocations": sum(s["totals"]["logs_invocations"] for s in ss),
@@ -249,7 +250,8 @@ def verdict_box(rd: RollupData) -> str:
     bad = kind == "bad"
     per = ", ".join(f"{n} {STATUS_BADGES[k][0] if k in STATUS_BADGES else k}" for k, n in counts.items())
     gaps = gap_rollup(rd)
-    rows = [{"Cause": KIND_TEXT.get(g["kind"], g["kind"]), "Cost": usd(g["cost"]), "Invocations": f"{g['invocations']:+,}",
+    rows = [{"Cause": KIND_TEXT.get(g["kind"], g["kind"]), "Cost": Money(g["cost"]),
+             "Invocations": difference(g["invocations"], "CloudWatch", "the logs") if g["invocations"] else "",
              "Reports": f"{len(g['runs'])}",
              "Note": ("already counted in the logs" if g["in_logs"] else
                       "not billed" if g["kind"] == "failed_calls" else
@@ -276,7 +278,7 @@ def runs_table(rd: RollupData) -> str:
                 status = badge(f"stale: {n:,} record{'s' if n != 1 else ''} of this day arrived after its report", "warn")
             t = s["totals"]
             rows.append({"Date": st["date"], "Region": st["region"], "Verdict": status,
-                         "Billed": cents(t["billed_cost_usd"]), "Cost from logs": cents(t["logs_cost_usd"]),
+                         "Billed": Money(t["billed_cost_usd"]), "Cost from logs": Money(t["logs_cost_usd"]),
                          "Explained": f"{t['explained_pct']}%" if t.get("explained_pct") else "n/a",
                          "Differences": esc(", ".join(GAP_SHORT.get(g["kind"], g["kind"]) for g in s["gaps"]
                                                       if g["kind"] not in ("day_edge",)) or "none"),
@@ -290,6 +292,9 @@ def runs_table(rd: RollupData) -> str:
 
 
 # --- chargeback ----------------------------------------------------------------------------------------------
+SHARE_COLUMNS = ["cost_usd", "billed_share_usd", "unpriced_share_usd", "beyond_logs_share_usd"]
+
+
 def chargeback_frame(rd: RollupData) -> pd.DataFrame:
     """Per application over the run: team, cost centre, invocations, tokens, cost from logs, share of the bill.
     Money columns hold Decimals."""
@@ -297,22 +302,25 @@ def chargeback_frame(rd: RollupData) -> pd.DataFrame:
     for s in rd.summaries:
         for a in s.get("apps", []):
             k = (a["app"], a.get("team", ""), a.get("cost_centre", ""))
-            x = acc.setdefault(k, {"app": k[0], "team": k[1], "cost_centre": k[2], "invocations": 0,
-                                   **{t: 0 for t in TOKENS}, "cost_usd": Decimal(0), "billed_share_usd": Decimal(0),
-                                   "days": set()})
+            x = acc.setdefault(k, {"app": k[0], "team": k[1], "cost_centre": k[2], "matched": True, "invocations": 0,
+                                   **{t: 0 for t in TOKENS}, **{c: Decimal(0) for c in SHARE_COLUMNS}, "days": set()})
+            x["matched"] = x["matched"] and not is_unattributed(a)
             x["invocations"] += int(a["invocations"])
             for t in TOKENS:
                 x[t] += int(a.get(t, 0))
-            x["cost_usd"] += Decimal(a["cost_usd"])
-            x["billed_share_usd"] += Decimal(a["billed_share_usd"])
+            for c in SHARE_COLUMNS:
+                x[c] += Decimal(a.get(c) or 0)
             x["days"].add(s["date"])
-    rows = sorted(acc.values(), key=lambda x: (x["app"] == UNATTRIBUTED, -x["billed_share_usd"], x["app"]))
-    billed = totals(rd)["billed"]
-    for x in rows:
+    rows = sorted(acc.values(), key=lambda x: (not x["matched"], -x["billed_share_usd"], x["app"]))
+    shares = sum((x["billed_share_usd"] for x in rows), Decimal(0))
+    # percentages of the bill at 2 decimals that add up to exactly 100.00 (largest remainder)
+    pcts = allocate({i: x["billed_share_usd"] * 100 / shares for i, x in enumerate(rows)}, q=Decimal("0.01"),
+                    total=Decimal(100)) if shares else {}
+    for i, x in enumerate(rows):
         x["tokens"] = sum(x[t] for t in TOKENS)
-        x["share_of_bill_pct"] = (x["billed_share_usd"] / billed * 100).quantize(Decimal("0.01")) if billed else None
+        x["share_of_bill_pct"] = pcts.get(i)
         x["days"] = len(x["days"])
-    cols = ["app", "team", "cost_centre", "invocations", *TOKENS, "tokens", "cost_usd", "billed_share_usd",
+    cols = ["app", "team", "cost_centre", "matched", "invocations", *TOKENS, "tokens", *SHARE_COLUMNS,
             "share_of_bill_pct", "days"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -322,18 +330,22 @@ def chargeback_table(rd: RollupData) -> str:
     if df.empty:
         return "<p>No completed report: nothing to charge back.</p>"
     show_df = pd.DataFrame({
-        "Application": df["app"], "Team": df["team"].replace("", "(none)"), "Cost centre": df["cost_centre"].replace("", "(none)"),
+        "Application": [a + (" *" if Decimal(u) else "") for a, u in zip(df["app"], df["unpriced_share_usd"])],
+        "Team": df["team"].replace("", "(none)"), "Cost centre": df["cost_centre"].replace("", "(none)"),
         "Invocations": df["invocations"].map("{:,}".format), "Tokens": df["tokens"].map("{:,}".format),
-        "Cost from logs": df["cost_usd"].map(usd), "Share of the bill": df["billed_share_usd"].map(usd),
+        "Cost from logs": money_cells(df["cost_usd"]), "Share of the bill": money_cells(df["billed_share_usd"]),
         "% of bill": df["share_of_bill_pct"].map(lambda v: f"{v}%" if v is not None else "n/a")})
     t = totals(rd)
     tot = {"Application": "Total", "Team": "", "Cost centre": "", "Invocations": f"{int(df['invocations'].sum()):,}",
-           "Tokens": f"{int(df['tokens'].sum()):,}", "Cost from logs": usd(sum(df["cost_usd"], Decimal(0))),
-           "Share of the bill": usd(sum(df["billed_share_usd"], Decimal(0))),
-           "% of bill": pct(sum(df["billed_share_usd"], Decimal(0)), t["billed"])}
+           "Tokens": f"{int(df['tokens'].sum()):,}", "Cost from logs": Money(sum(df["cost_usd"], Decimal(0))),
+           "Share of the bill": Money(sum(df["billed_share_usd"], Decimal(0))),
+           "% of bill": f"{sum((v for v in df['share_of_bill_pct'] if v is not None), Decimal(0))}%"
+           if t["billed"] else "n/a"}
     show_df = pd.concat([show_df, pd.DataFrame([tot])], ignore_index=True)
-    hl = [i for i, a in enumerate(df["app"]) if a == UNATTRIBUTED]
-    note = ("<p class='sub'>Download: <a href='chargeback.csv'>chargeback.csv</a> &middot; <a href='chargeback.json'>"
+    hl = [i for i, m in enumerate(df["matched"]) if not m]
+    note = ("<p class='sub'>Highlighted rows matched no rule in apps.yaml: each is one IAM role (all its sessions) or "
+            "user. A share marked * includes the scaled bill of a model with no price (unpriced share), which follows "
+            "tokens, not cost. Download: <a href='chargeback.csv'>chargeback.csv</a> &middot; <a href='chargeback.json'>"
             "chargeback.json</a> (exact amounts, 6 decimals). The share of the bill of all applications can differ from "
             "the bill by usage that is never logged (batch, bedrock-mantle) and bill lines of unknown models.</p>")
     return table(show_df, {"Invocations", "Tokens", "Cost from logs", "Share of the bill", "% of bill"}, hl, total=True) + note
@@ -344,10 +356,11 @@ def write_chargeback(rd: RollupData) -> tuple[Path, Path]:
     df = chargeback_frame(rd)
     out = rd.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    cols = ["app", "team", "cost_centre", "invocations", *TOKENS, "tokens", "cost_usd", "billed_share_usd", "share_of_bill_pct"]
+    cols = ["app", "team", "cost_centre", "matched", "invocations", *TOKENS, "tokens", *SHARE_COLUMNS,
+            "share_of_bill_pct"]
     rows = []
     for x in df.to_dict("records"):
-        rows.append({c: (money(x[c]) if c in ("cost_usd", "billed_share_usd") else
+        rows.append({c: (money(x[c]) if c in SHARE_COLUMNS else
                          ("" if x[c] is None else str(x[c])) if c == "share_of_bill_pct" else x[c]) for c in cols})
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
@@ -444,16 +457,24 @@ def chart_trend_apps(rd: RollupData, top: int = 9):
 
 
 def region_table(rd: RollupData) -> str:
+    """Billed and cost from logs per region, with a total row equal to the headline (cents allocated)."""
     rows = []
     for region in rd.params.regions:
         ss = [s for s in rd.summaries if s["region"] == region]
-        if not ss:
-            continue
-        b = dsum(s["totals"]["billed_cost_usd"] for s in ss)
-        lg = dsum(s["totals"]["logs_cost_usd"] for s in ss)
-        rows.append({"Region": region, "Days": len(ss), "Billed": usd(b), "Cost from logs": usd(lg), "Explained": pct(lg, b),
-                     "Invocations": f"{sum(s['totals']['logs_invocations'] for s in ss):,}"})
-    return table(pd.DataFrame(rows), {"Days", "Billed", "Cost from logs", "Explained", "Invocations"}) if rows else ""
+        if ss:
+            rows.append({"Region": region, "Days": len(ss), "b": dsum(s["totals"]["billed_cost_usd"] for s in ss),
+                         "l": dsum(s["totals"]["logs_cost_usd"] for s in ss),
+                         "Invocations": sum(s["totals"]["logs_invocations"] for s in ss)})
+    if not rows:
+        return ""
+    t = totals(rd)
+    billed, logs = money_cells([r["b"] for r in rows], t["billed"]), money_cells([r["l"] for r in rows], t["logs"])
+    show = [{"Region": r["Region"], "Days": r["Days"], "Billed": b, "Cost from logs": lg, "Explained": pct(r["l"], r["b"]),
+             "Invocations": f"{r['Invocations']:,}"} for r, b, lg in zip(rows, billed, logs)]
+    show.append({"Region": "Total", "Days": sum(r["Days"] for r in rows), "Billed": Money(t["billed"]),
+                 "Cost from logs": Money(t["logs"]), "Explained": pct(t["logs"], t["billed"]),
+                 "Invocations": f"{sum(r['Invocations'] for r in rows):,}"})
+    return table(pd.DataFrame(show), {"Days", "Billed", "Cost from logs", "Explained", "Invocations"}, total=True)
 
 
 def top_principals(rd: RollupData, n: int = 15) -> str:
@@ -464,8 +485,8 @@ def top_principals(rd: RollupData, n: int = 15) -> str:
     days = pl.groupby("principal")["date"].nunique()
     show_df = pd.DataFrame({"Principal": g["principal_name"].map(rd.r), "Kind": g["principal_kind"], "Application(s)": g["apps"],
                             "Days active": g["principal"].map(days).fillna(0).astype(int),
-                            "Invocations": g["invocations"].map("{:,}".format), "Cost from logs": g["cost"].map(usd)})
-    hl = [i for i, a in enumerate(g["apps"]) if UNATTRIBUTED in a.split(", ")]
+                            "Invocations": g["invocations"].map("{:,}".format), "Cost from logs": [Money(v) for v in g["cost"]]})
+    hl = [i for i, m in enumerate(g["unmatched"]) if m]
     return table(show_df, {"Days active", "Invocations", "Cost from logs"}, hl) + (
         "<p class='sub'>Principal names are replaced by stable aliases in this shared report.</p>" if rd.r.enabled else "")
 
