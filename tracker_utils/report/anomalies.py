@@ -22,6 +22,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from tracker_utils.money import usd
+from tracker_utils.text import count
 
 FLOOR = Decimal("0.01")
 MIN_HISTORY = 2
@@ -138,7 +139,7 @@ def describe(row: Mapping, factor: float) -> str:
     who = f"{row['app']} in {row['region']}" if row.get("app") else f"total spend in {row['region']}"
     v = usd(row["value"])
     if row["flag"] == "new":
-        return f"{who} on {row['date']}: {v}, after nothing in the previous {row['history']} day(s)"
+        return f"{who} on {row['date']}: {v}, after nothing in the previous {count(row['history'], 'day')}"
     base = usd(row["baseline"])
     ratio = f"{row['ratio']:.1f}x" if row.get("ratio") is not None else ""
     return (f"{who} on {row['date']}: {v}, {ratio} the trailing median of {base} over "

@@ -17,7 +17,7 @@ import pandas as pd
 from tracker_utils.report import anomalies
 from tracker_utils.apps import is_unattributed, unmatched
 from tracker_utils.config import RunConfig
-from tracker_utils.text import difference
+from tracker_utils.text import count, difference
 from tracker_utils.io import read_json, read_parquet
 from tracker_utils.gaps import TEXT as KIND_TEXT
 from tracker_utils.gaps import COLOURS as GAP_COLOURS, SHORT as GAP_SHORT
@@ -117,7 +117,7 @@ def _dq_issues(dq: dict) -> list[str]:
                          else "") + (f" ({esc(dq['duplicate_rule'])})" if dq.get("duplicate_rule") else ""))
     if dq.get("records_other_region"):
         where = ", ".join(f"{esc(k)}: {v:,}" for k, v in dq.get("records_other_region_by_region", {}).items())
-        issues.append(f"<b>{dq['records_other_region']:,} records name another region</b>" + (f" ({where})" if where else "")
+        issues.append(f"<b>{count(dq['records_other_region'], 'record')} name{'s' if dq['records_other_region'] == 1 else ''} another region</b>" + (f" ({where})" if where else "")
                       + ": they were found under this region's prefix, and are not counted or priced as its usage")
     odd = {k: v for k, v in (dq.get("files_skipped") or {}).items() if k not in BENIGN_SKIPS}
     if odd:
@@ -286,10 +286,10 @@ def anomaly_box(d: ReportData) -> str:
         return box(f"<b>Cost anomalies on this day</b> ({esc(rule)}). {ANOMALY_HINT}<ul>{items}</ul>", "warn")
     hist = int(f["history"].max()) if not f.empty else 0
     if hist < anomalies.MIN_HISTORY:
-        return box(f"<b>Cost anomalies</b>: not checked: {hist} earlier day(s) reported in the window, "
+        return box(f"<b>Cost anomalies</b>: not checked: {count(hist, 'earlier day')} reported in the window, "
                    f"{anomalies.MIN_HISTORY} needed ({esc(rule)}).", "note")
     return box(f"<b>Cost anomalies</b>: none. The day's total and every application are within range ({esc(rule)}; "
-               f"{hist} earlier day(s)).", "ok")
+               f"{count(hist, 'earlier day')}).", "ok")
 
 
 # --- applications ---------------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def unattributed_note(d: ReportData) -> str:
     g = u.groupby(["principal", "principal_name", "principal_kind"]).agg(
         invocations=("invocations", "sum"), cost=("cost_usd", dsum),
         meta=("request_metadata", lambda s: sorted(set(x for x in s if x)))).reset_index().sort_values("cost", ascending=False)
-    who = "; ".join(f"{esc(r.principal_kind)} <b>{esc(r.principal_name)}</b> ({r.invocations:,} calls, {usd(r.cost)}"
+    who = "; ".join(f"{esc(r.principal_kind)} <b>{esc(r.principal_name)}</b> ({count(r.invocations, 'call')}, {usd(r.cost)}"
                     + (f", metadata {esc(', '.join(r.meta))}" if r.meta else ", no request metadata") + ")"
                     for r in g.itertuples(index=False))
     return box(f"<b>Unattributed usage</b> (highlighted): no rule in params/apps.yaml matches {who}. Each such "

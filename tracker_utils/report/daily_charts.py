@@ -19,6 +19,7 @@ from tracker_utils.gaps import COLOURS as GAP_COLOURS, SHORT as GAP_SHORT  # noq
 from tracker_utils.money import dsum, usd  # noqa: E402
 from tracker_utils.report.charts import (APP_COLOR, UNATTR_COLOR, WIDTH_IN, _bar_labels, _bars_fig,  # noqa: E402
                                          _usd_axis, model_label)
+from tracker_utils.text import count
 
 # ``ReportData`` in the annotations is :class:`tracker_utils.report.daily.ReportData`, not imported (even under
 # TYPE_CHECKING, which lint-imports counts): daily imports this module, and the report package has no import cycles.
@@ -169,7 +170,7 @@ def _gap_labels(gaps: list[dict]) -> list[tuple[str, str]]:
             sign = "+" if c > 0 else "-"
             out.append((f"{GAP_SHORT.get(k, k)} {sign}{usd(abs(c))}", GAP_COLOURS.get(k, "#000")))
         elif g["invocations"]:
-            out.append((f"{GAP_SHORT.get(k, k)} ({abs(g['invocations']):,} calls)", GAP_COLOURS.get(k, "#000")))
+            out.append((f"{GAP_SHORT.get(k, k)} ({count(abs(g['invocations']), 'call')})", GAP_COLOURS.get(k, "#000")))
     return out
 
 

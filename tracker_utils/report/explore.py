@@ -24,6 +24,7 @@ from tracker_utils.report.html import box, esc, kpis, show, table
 from tracker_utils.report.redact import Redactor
 
 from tracker_utils.schema import TOKENS
+from tracker_utils.text import count
 METRICS = {"cost": "Cost from logs (USD)", "invocations": "Invocations", "tokens": "Tokens (input + output + cache)",
            "input_tokens": "Input tokens", "output_tokens": "Output tokens"}
 
@@ -214,7 +215,7 @@ def tables(data: ExploreData, sel: Selection) -> dict:
     billed = sum((Decimal(s["totals"]["billed_cost_usd"]) for (d, r), s in data.summaries.items()
                   if d in t_days and r in set(df["region"])), Decimal(0))
     out["kpis"] = kpis([
-        ("Cost from logs", usd(cost), f"{len(t_days)} day(s), {df['region'].nunique()} region(s)"),
+        ("Cost from logs", usd(cost), f"{count(len(t_days), 'day')}, {count(df['region'].nunique(), 'region')}"),
         ("Invocations", f"{int(df['invocations'].sum()):,}", "in the invocation logs"),
         ("Tokens", f"{int(df['tokens'].sum()):,}", "input + output + cache"),
         ("Billed, same days and regions", usd(billed) if billed else "n/a", "whole bill, not filtered by application or model"),
@@ -259,7 +260,7 @@ def render(data: ExploreData, sel: Selection) -> list:
 
 def header(data: ExploreData) -> str:
     n = len(data.summaries)
-    inc = (box(f"<b>{len(data.incomplete)} run(s) without summary.json</b> (failed or still running) are included from "
+    inc = (box(f"<b>{count(len(data.incomplete), 'run')} without summary.json</b> (failed or still running) are included from "
                f"their logs: {esc(', '.join(f'{d} {r}' for d, r in data.incomplete))}", "warn") if data.incomplete else "")
     span = f"{data.dates[0]} to {data.dates[-1]}" if data.dates else "no data"
     return (f"<h1>Amazon Bedrock usage explorer</h1><p class='sub'>{n} completed date-region run(s), {span}, regions "

@@ -24,7 +24,7 @@ from tracker_utils.config import Params, load_params, resolve_path, run_dir
 from tracker_utils.io import read_json, read_parquet, write_json
 from tracker_utils.gaps import ORDER as KIND_ORDER, TEXT as KIND_TEXT
 from tracker_utils.money import allocate, cents, dsum, money, pct, usd
-from tracker_utils.text import difference
+from tracker_utils.text import count, difference
 from tracker_utils.report.charts import WIDTH_IN, _usd_axis, model_label, series_color
 from tracker_utils.report.daily import ANOMALY_HINT, STATUS_BADGES, WORST_FIRST, _status, principals_frame
 from tracker_utils.report.html import Money, badge, box, esc, kpis, money_cells, show, table
@@ -214,7 +214,7 @@ def run_verdict(rd: RollupData) -> str:
     for g in gap_rollup(rd):
         if g["kind"] in ("unexplained", "failed_calls", "day_edge"):
             continue
-        parts.append(f"{usd(abs(g['cost']))} is {KIND_TEXT[g['kind']]} ({len(g['runs'])} report{'s' if len(g['runs']) != 1 else ''})")
+        parts.append(f"{usd(g['cost'])} is {KIND_TEXT[g['kind']]} ({count(len(g['runs']), 'report')})")
     bad = [s for s in rd.summaries if _status(s)[0] == "unreconciled"]
     if bad:
         parts.append(f"{len(bad)} report{'s' if len(bad) != 1 else ''} ha{'ve' if len(bad) != 1 else 's'} an unexplained gap: "
@@ -507,7 +507,7 @@ def anomaly_box(rd: RollupData) -> str:
     flagged = f[f["flag"] != ""]
     if flagged.empty:
         checked = int((f["history"] >= anomalies.MIN_HISTORY).sum()) if not f.empty else 0
-        return box(f"<b>Cost anomalies</b>: none among {checked} checked day and application figure(s) ({esc(rule)}; "
+        return box(f"<b>Cost anomalies</b>: none among {count(checked, 'checked day and application figure')} ({esc(rule)}; "
                    f"a figure needs {anomalies.MIN_HISTORY} earlier days to be checked).", "ok" if checked else "note")
     rows = [{"Date": r["date"], "Region": r["region"], "What": r["app"] or "total spend", "Flag": badge(r["flag"], "bad" if r["flag"] != "low" else "warn"),
              "Cost": usd(r["value"]), "Trailing median": usd(r["baseline"]) if r["baseline"] is not None else "",

@@ -22,6 +22,7 @@ from tracker_utils.config import SNAPSHOT_SUFFIX, Params, load_params, resolve_p
 from tracker_utils.io import read_json, write_json
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks, log_cells,
                                         ensure_kernel, execute, export_html)
+from tracker_utils.text import count
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
         where = f"{o.failed_notebook}.ipynb" + (f" cell {o.failed_cell}" if o.failed_cell else "")
         log(f"FAILED {o.date} {o.region}: {where}: {o.error.splitlines()[0] if o.error else ''}")
     for d, r, n in stale_elsewhere(p, [{"date": o.date, "region": o.region} for o in outcomes]):
-        log(f"STALE {d} {r}: {n:,} record(s) of that day arrived after its report; run it again to count them")
+        log(f"STALE {d} {r}: {count(n, 'record')} of that day arrived after its report; run it again to count them")
     if roll.get("status") == "failed":
         log(f"FAILED roll-up (05_rollup.ipynb): {roll.get('error', '')}")
         outcomes.append(Outcome("all dates", "all regions", "failed", failed_notebook="05_rollup",
@@ -177,7 +178,7 @@ def _redo_stale(p: Params, outcomes: list[Outcome], log) -> list[Outcome]:
              and handoff.pending(resolve_path(p.output_dir), o.region, o.date, run_dir(p.output_dir, o.date, o.region))]
     for i, o in enumerate(stale, 1):
         n = handoff.pending(resolve_path(p.output_dir), o.region, o.date, run_dir(p.output_dir, o.date, o.region))
-        log(f"[redo {i}/{len(stale)}] {o.date} {o.region}: {n:,} record(s) of this day were found by other days")
+        log(f"[redo {i}/{len(stale)}] {o.date} {o.region}: {count(n, 'record')} of this day were found by other days")
         again = _worker((p, {}, o.date, o.region, True))
         outcomes = [again if (x.date, x.region) == (o.date, o.region) else x for x in outcomes]
         _log_outcome(log, i, len(stale), again)
