@@ -1,5 +1,5 @@
-"""The run's roll-up: the index page (``outputs/index.html``), the roll-up report (``notebooks/05_rollup.ipynb`` run
-into ``outputs/rollup.ipynb`` / ``rollup.html``) and the chargeback files (``outputs/chargeback.csv`` / ``.json``).
+"""A period's roll-up report: ``notebooks/05_rollup.ipynb`` run into ``outputs/periods/<period>/rollup.ipynb`` and
+``rollup.html`` (the page parts are here; the data is :mod:`period`, the chargeback :mod:`chargeback`).
 
 Only completed date-regions are read (those with ``summary.json``: it is written last); the others are listed as
 failed or incomplete, never silently left out. Money is summed as :class:`~decimal.Decimal` from the summaries'
@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from tracker_utils.report import anomalies
+from tracker_utils.report.period import RollupData, completed_summaries, load, run_states, totals  # noqa: F401
+from tracker_utils.report.chargeback import chargeback_table, write_chargeback  # noqa: F401
 from tracker_utils import handoff
 from tracker_utils.apps import is_unattributed
 from tracker_utils.config import Params, load_params, resolve_path, run_dir
@@ -34,107 +36,6 @@ from tracker_utils.gaps import SHORT as GAP_SHORT
 from tracker_utils.schema import TOKENS
 
 
-# --- what the run produced -----------------------------------------------------------------------------------
-def run_states(p: Params, outcomes=None) -> list[dict]:
-    """One entry per date and region of the run: status complete | failed | incomplete, and its summary if complete."""
-    by = {(o.date, o.region): o for o in (outcomes or [])}
-    out = []
-    for d in p.dates:
-        for r in p.regions:
-            rd = run_dir(p.output_dir, d, r)
-            st = {"date": d, "region": r, "status": "incomplete", "summary": None, "error": "", "where": ""}
-            o = by.get((d, r))
-            info = {}
-            if o is not None:
-                info = dict(o.__dict__)
-            elif (rd / "run.json").exists():
-                try:
-                    info = read_json(rd / "run.json")
-                except Exception:  # noqa: BLE001
-                    info = {}
-            if (rd / "summary.json").exists():
-                try:
-                    st["summary"] = read_json(rd / "summary.json")
-                    st["status"] = "complete"
-                    st["stale_records"] = handoff.pending(resolve_path(p.output_dir), r, d, rd)
-                except Exception as e:  # noqa: BLE001 - unreadable: treat as incomplete
-                    st["error"] = f"summary.json unreadable: {e}"
-            elif info.get("status") == "failed":
-                st["status"] = "failed"
-                st["error"] = (info.get("error") or "").splitlines()[0] if info.get("error") else ""
-                nb = info.get("failed_notebook") or "setup"
-                st["where"] = f"{nb}.ipynb" + (f" cell {info['failed_cell']}" if info.get("failed_cell") else "")
-            elif info.get("status") == "complete":
-                st["error"] = "finished but summary.json is missing"
-            out.append(st)
-    return out
-
-
-def completed_summaries(output_dir: str | Path, regions: list[str] | None = None, before: str | None = None,
-                        after: str | None = None) -> list[dict]:
-    """Every completed summary in an output folder (optionally of some regions and within [after, before])."""
-    out = []
-    for pth in sorted(resolve_path(output_dir).glob("*/*/summary.json")):
-        try:
-            s = read_json(pth)
-        except Exception:  # noqa: BLE001
-            continue
-        if "totals" not in s or (regions and s.get("region") not in regions):
-            continue
-        if (before and s["date"] > before) or (after and s["date"] < after):
-            continue
-        out.append(s)
-    return out
-
-
-# --- the roll-up's data --------------------------------------------------------------------------------------
-@dataclass
-class RollupData:
-    params: Params
-    states: list[dict]
-    price_logs: pd.DataFrame
-    history: list[dict] = field(default_factory=list)    # earlier completed days (for the anomaly baseline)
-    redactor: Redactor = field(default_factory=Redactor)
-    interactive: bool = False
-
-    @property
-    def summaries(self) -> list[dict]:
-        return [s["summary"] for s in self.states if s["status"] == "complete"]
-
-    @property
-    def out_dir(self) -> Path:
-        return resolve_path(self.params.output_dir)
-
-    @property
-    def r(self) -> Redactor:
-        return self.redactor
-
-    def show(self, *items) -> None:
-        show(*items, redactor=self.redactor)
-
-
-def load(params_file: str = "", output_dir: str = "", interactive: bool = False) -> RollupData:
-    """The run's completed summaries and invocation-log frames (the notebook's one call after its parameters)."""
-    overrides = {"output_dir": output_dir} if output_dir else {}
-    p = load_params(params_file or None, overrides)
-    states = run_states(p)
-    frames = []
-    for st in states:
-        if st["status"] != "complete":
-            continue
-        f = run_dir(p.output_dir, st["date"], st["region"]) / "data" / "price_logs.parquet"
-        if f.exists():
-            frames.append(read_parquet(f).assign(date=st["date"], region=st["region"]))
-    pl = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["date", "region", "principal", "principal_name", "principal_kind", "app", "team", "cost_centre",
-                 "base_model", "invocations", "sessions", *TOKENS, "cost_usd"])
-    start = (dt.date.fromisoformat(p.start) - dt.timedelta(days=p.anomaly_window_days)).isoformat()
-    history = completed_summaries(p.output_dir, p.regions, before=(dt.date.fromisoformat(p.start) - dt.timedelta(days=1)).isoformat(),
-                                  after=start)
-    principals = pl["principal"].dropna().unique() if not pl.empty else []
-    return RollupData(p, states, pl, history, Redactor(p.redact, p.account, principals), interactive)
-
-
 # --- page parts ----------------------------------------------------------------------------------------------
 def title(rd: RollupData) -> str:
     p = rd.params
@@ -142,7 +43,7 @@ def title(rd: RollupData) -> str:
     return (f"<h1>Amazon Bedrock usage roll-up: {esc(p.start)} to {esc(p.end)}</h1>"
             f"<p class='sub'>Account {esc(p.account)} &middot; regions {esc(', '.join(p.regions))} &middot; "
             f"{done} of {len(rd.states)} date-region reports complete &middot; made "
-            f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC &middot; <a href='index.html'>all reports</a></p>"
+            f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC &middot; <a href='../../index.html'>all reports</a></p>"
             "<p class='sub'><b>Billed</b> is what AWS charged (the bill). <b>Cost from logs</b> is every logged call priced "
             "at the price book. An application's <b>share of the bill</b> is its cost from logs scaled, model by model, to "
             "what was billed.</p>")
@@ -159,20 +60,6 @@ def status_box(rd: RollupData) -> str:
                     for s in bad)
     return box(f"<b>{len(bad)} of {len(rd.states)} date-region reports are missing from this roll-up</b> (their figures are "
                f"not in any total below)<ul>{items}</ul>", "bad")
-
-
-def totals(rd: RollupData) -> dict:
-    ss = rd.summaries
-    billed = dsum(s["totals"]["billed_cost_usd"] for s in ss)
-    logs = dsum(s["totals"]["logs_cost_usd"] for s in ss)
-    cw = dsum(s["totals"]["cloudwatch_cost_usd"] for s in ss)
-    apps = [a for s in ss for a in s.get("apps", [])]
-    un = dsum(a["billed_share_usd"] for a in apps if is_unattributed(a))
-    share = dsum(a["billed_share_usd"] for a in apps)
-    return {"billed": billed, "logs": logs, "cloudwatch": cw, "unattributed": un, "apps_share": share,
-            "logs_invocations": sum(s["totals"]["logs_invocations"] for s in ss),
-            "cloudwatch_invocations": sum(s["totals"]["cloudwatch_invocations"] for s in ss),
-            "days": len({s["date"] for s in ss}), "runs": len(ss), "lower_bound": any(s["totals"].get("lower_bound") for s in ss)}
 
 
 def headline(rd: RollupData) -> str:
@@ -267,7 +154,8 @@ def runs_table(rd: RollupData) -> str:
     """Every date-region: verdict, billed, cost from logs, share explained, causes; links to the reports."""
     rows = []
     for st in rd.states:
-        link = f"<a href='{st['date']}/{st['region']}/report.html'>report</a>" if st["status"] == "complete" else ""
+        base = "../../" if rd.period else ""          # a period's roll-up sits in outputs/periods/<name>/
+        link = f"<a href='{base}{st['date']}/{st['region']}/report.html'>report</a>" if st["status"] == "complete" else ""
         if st["status"] == "complete":
             s = st["summary"]
             status, kind = _status(s)
@@ -289,96 +177,6 @@ def runs_table(rd: RollupData) -> str:
                          "Differences": esc(": ".join(x for x in (st["where"], st["error"]) if x) or "no summary.json"),
                          "Report": ""})
     return table(pd.DataFrame(rows), {"Billed", "Cost from logs", "Explained"}, raw={"Verdict", "Differences", "Report"})
-
-
-# --- chargeback ----------------------------------------------------------------------------------------------
-SHARE_COLUMNS = ["cost_usd", "billed_share_usd", "unpriced_share_usd", "beyond_logs_share_usd"]
-
-
-def chargeback_frame(rd: RollupData) -> pd.DataFrame:
-    """Per application over the run: team, cost centre, invocations, tokens, cost from logs, share of the bill.
-    Money columns hold Decimals."""
-    acc: dict[tuple, dict] = {}
-    for s in rd.summaries:
-        for a in s.get("apps", []):
-            k = (a["app"], a.get("team", ""), a.get("cost_centre", ""))
-            x = acc.setdefault(k, {"app": k[0], "team": k[1], "cost_centre": k[2], "matched": True, "invocations": 0,
-                                   **{t: 0 for t in TOKENS}, **{c: Decimal(0) for c in SHARE_COLUMNS}, "days": set()})
-            x["matched"] = x["matched"] and not is_unattributed(a)
-            x["invocations"] += int(a["invocations"])
-            for t in TOKENS:
-                x[t] += int(a.get(t, 0))
-            for c in SHARE_COLUMNS:
-                x[c] += Decimal(a.get(c) or 0)
-            x["days"].add(s["date"])
-    rows = sorted(acc.values(), key=lambda x: (not x["matched"], -x["billed_share_usd"], x["app"]))
-    shares = sum((x["billed_share_usd"] for x in rows), Decimal(0))
-    # percentages of the bill at 2 decimals that add up to exactly 100.00 (largest remainder)
-    pcts = allocate({i: x["billed_share_usd"] * 100 / shares for i, x in enumerate(rows)}, q=Decimal("0.01"),
-                    total=Decimal(100)) if shares else {}
-    for i, x in enumerate(rows):
-        x["tokens"] = sum(x[t] for t in TOKENS)
-        x["share_of_bill_pct"] = pcts.get(i)
-        x["days"] = len(x["days"])
-    cols = ["app", "team", "cost_centre", "matched", "invocations", *TOKENS, "tokens", *SHARE_COLUMNS,
-            "share_of_bill_pct", "days"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def chargeback_table(rd: RollupData) -> str:
-    df = chargeback_frame(rd)
-    if df.empty:
-        return "<p>No completed report: nothing to charge back.</p>"
-    show_df = pd.DataFrame({
-        "Application": [a + (" *" if Decimal(u) else "") for a, u in zip(df["app"], df["unpriced_share_usd"])],
-        "Team": df["team"].replace("", "(none)"), "Cost centre": df["cost_centre"].replace("", "(none)"),
-        "Invocations": df["invocations"].map("{:,}".format), "Tokens": df["tokens"].map("{:,}".format),
-        "Cost from logs": money_cells(df["cost_usd"]), "Share of the bill": money_cells(df["billed_share_usd"]),
-        "% of bill": df["share_of_bill_pct"].map(lambda v: f"{v}%" if v is not None else "n/a")})
-    t = totals(rd)
-    tot = {"Application": "Total", "Team": "", "Cost centre": "", "Invocations": f"{int(df['invocations'].sum()):,}",
-           "Tokens": f"{int(df['tokens'].sum()):,}", "Cost from logs": Money(sum(df["cost_usd"], Decimal(0))),
-           "Share of the bill": Money(sum(df["billed_share_usd"], Decimal(0))),
-           "% of bill": f"{sum((v for v in df['share_of_bill_pct'] if v is not None), Decimal(0))}%"
-           if t["billed"] else "n/a"}
-    show_df = pd.concat([show_df, pd.DataFrame([tot])], ignore_index=True)
-    hl = [i for i, m in enumerate(df["matched"]) if not m]
-    note = ("<p class='sub'>Highlighted rows matched no rule in apps.yaml: each is one IAM role (all its sessions) or "
-            "user. A share marked * includes the scaled bill of a model with no price (unpriced share), which follows "
-            "tokens, not cost. Download: <a href='chargeback.csv'>chargeback.csv</a> &middot; <a href='chargeback.json'>"
-            "chargeback.json</a> (exact amounts, 6 decimals). The share of the bill of all applications can differ from "
-            "the bill by usage that is never logged (batch, bedrock-mantle) and bill lines of unknown models.</p>")
-    return table(show_df, {"Invocations", "Tokens", "Cost from logs", "Share of the bill", "% of bill"}, hl, total=True) + note
-
-
-def write_chargeback(rd: RollupData) -> tuple[Path, Path]:
-    """``chargeback.csv`` and ``chargeback.json`` beside ``rollup.html`` (money as exact decimal strings)."""
-    df = chargeback_frame(rd)
-    out = rd.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    cols = ["app", "team", "cost_centre", "matched", "invocations", *TOKENS, "tokens", *SHARE_COLUMNS,
-            "share_of_bill_pct"]
-    rows = []
-    for x in df.to_dict("records"):
-        rows.append({c: (money(x[c]) if c in SHARE_COLUMNS else
-                         ("" if x[c] is None else str(x[c])) if c == "share_of_bill_pct" else x[c]) for c in cols})
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    csv_path = out / "chargeback.csv"
-    tmp = csv_path.with_suffix(".csv.tmp")
-    tmp.write_text(buf.getvalue())
-    tmp.replace(csv_path)
-    t = totals(rd)
-    doc = {"period": {"start": rd.params.start, "end": rd.params.end}, "regions": rd.params.regions, "currency": "USD",
-           "reports_included": [f"{s['date']}/{s['region']}" for s in rd.summaries],
-           "reports_missing": [f"{s['date']}/{s['region']}" for s in rd.states if s["status"] != "complete"],
-           "billed_usd": money(t["billed"]), "logs_cost_usd": money(t["logs"]),
-           "method": "share of the bill = the application's cost from logs scaled, per model, by billed / logs cost",
-           "applications": rows, "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    json_path = write_json(out / "chargeback.json", doc)
-    return csv_path, json_path
 
 
 # --- trends --------------------------------------------------------------------------------------------------

@@ -63,6 +63,13 @@ def cmd_run(args) -> int:
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
+def cmd_rollup(args) -> int:
+    from tracker_utils.run import runner
+    o = _overrides(args)
+    res = runner.rollup(args.params, o, period=args.period or "")
+    return 1 if res.get("status") == "failed" else 0
+
+
 def cmd_demo(args) -> int:
     from tracker_utils import demo
     from tracker_utils.run import runner
@@ -218,6 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     sp = sub.add_parser("run", help="run collect, price, reconcile and report for every date and region")
     _add_run_args(sp)
     sp.set_defaults(func=cmd_run)
+    sp = sub.add_parser("rollup", help="the roll-up and chargeback of a period, from every report in the outputs folder")
+    sp.add_argument("--period", help="a month, YYYY-MM (month to date); or give --start and --end")
+    sp.add_argument("--start", help="first ISO day of the period")
+    sp.add_argument("--end", help="last ISO day of the period, inclusive")
+    sp.add_argument("--regions", help="comma-separated regions (default: the params file's)")
+    sp.add_argument("--params", default="", help="params YAML (default params/default.yaml)")
+    sp.add_argument("--output-dir", help="the outputs folder")
+    sp.set_defaults(func=cmd_rollup)
     sp = sub.add_parser("demo", help="build the demo account and run its whole range")
     _add_run_args(sp)
     sp.add_argument("--per-day", type=int, default=0, help="demo invocations a day (us-east-1)")

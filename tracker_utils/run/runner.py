@@ -8,6 +8,7 @@ exactly what is missing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import logging
 import multiprocessing
 import time
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 from filelock import FileLock, Timeout
 
 from tracker_utils import handoff
-from tracker_utils.config import SNAPSHOT_SUFFIX, Params, load_params, resolve_path, run_dir, write_snapshot
+from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, load_params, resolve_path, run_dir,
+                                  write_snapshot)
 from tracker_utils.io import read_json, write_json
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks, log_cells,
                                         ensure_kernel, execute, export_html)
@@ -121,40 +123,60 @@ def _worker(args):
         return Outcome(date, region, "failed", error=f"{type(e).__name__}: {e}\n{traceback.format_exc()[-800:]}")
 
 
-def run(params_file: str = "", overrides: dict | None = None, force: bool = False, jobs: int = 1,
-        log=None) -> list[Outcome]:
-    """Validate everything up front, run every date and region, write the index. Returns the outcomes."""
-    log = log or logger.info
-    overrides = dict(overrides or {})
-    p = load_params(params_file or None, overrides)     # raises ParamError before any work
+def _fresh(p: Params, date: str, region: str) -> bool:
+    """Complete, and no other day handed it records it has not counted."""
+    rd = run_dir(p.output_dir, date, region)
+    return (rd / "summary.json").exists() and not handoff.pending(resolve_path(p.output_dir), region, date, rd)
+
+
+def _chains(p: Params, pairs: list[tuple[str, str]], force: bool, jobs: int, log) -> list[Outcome]:
+    """Every date-region chain (complete ones are skipped at once unless ``force``), in parallel with ``jobs``."""
+    outcomes: list[Outcome] = []
+    todo = [(d, r) for d, r in pairs if force or not _fresh(p, d, r)]
+    skipped = [Outcome(d, r, "skipped") for d, r in pairs if (d, r) not in set(todo)]
+    if not todo:                    # a no-op run: no kernel, no papermill import
+        return skipped
     check_notebooks()
     ensure_kernel()
-    pairs = [(d, r) for d in p.dates for r in p.regions]
-    log(f"bedrock-tracker: {len(pairs)} report(s): {p.start}..{p.end} x {', '.join(p.regions)} (source {p.source}, jobs {jobs})")
-    outcomes: list[Outcome] = []
-    t0 = time.perf_counter()
-    args = [(p, {}, d, r, force) for d, r in pairs]     # validated once, here
+    args = [(p, {}, d, r, force) for d, r in todo]     # validated once, here
+    n = len(pairs)
+    outcomes.extend(skipped)
     if jobs > 1:
         # spawn, not fork: the parent may hold threads (an emulator in tests, boto3 pools), and a forked child
         # that inherits a half-held lock can die before its kernel starts
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
             futs = {ex.submit(_worker, a): a for a in args}
-            for i, f in enumerate(as_completed(futs), 1):
-                o = f.result()
-                outcomes.append(o)
-                _log_outcome(log, i, len(pairs), o)
+            for f in as_completed(futs):
+                outcomes.append(f.result())
+                _log_outcome(log, len(outcomes), n, outcomes[-1])
     else:
-        for i, a in enumerate(args, 1):
-            o = _worker(a)
-            outcomes.append(o)
-            _log_outcome(log, i, len(pairs), o)
-    outcomes = _redo_stale(p, outcomes, log)
+        for a in args:
+            outcomes.append(_worker(a))
+            _log_outcome(log, len(outcomes), n, outcomes[-1])
+    order = {pr: i for i, pr in enumerate(pairs)}
+    return sorted(outcomes, key=lambda o: order.get((o.date, o.region), 0))
+
+
+def run(params_file: str = "", overrides: dict | None = None, force: bool = False, jobs: int = 1,
+        log=None) -> list[Outcome]:
+    """Validate everything up front, run every date and region, rebuild the periods the run touched (the calendar
+    months of its dates, month to date) and the index of every report. Returns the outcomes."""
+    log = log or logger.info
+    overrides = dict(overrides or {})
+    p = load_params(params_file or None, overrides)     # raises ParamError before any work
+    pairs = [(d, r) for d in p.dates for r in p.regions]
+    log(f"bedrock-tracker: {len(pairs)} report(s): {p.start}..{p.end} x {', '.join(p.regions)} (source {p.source}, jobs {jobs})")
+    t0 = time.perf_counter()
+    outcomes = _redo_stale(p, _chains(p, pairs, force, jobs, log), log)
+    from tracker_utils.report import catalog
     from tracker_utils.report.index import stale_elsewhere, write_index
     out = resolve_path(p.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    periods = [catalog.month_period(out, m, p.regions, upto=max(d for d in p.dates if d[:7] == m))
+               for m in catalog.periods_of(p.dates)]
     with FileLock(str(out / ".rollup.lock")):    # one roll-up and index at a time, whatever runs share the folder
-        roll = run_rollup(p, log=log)       # 05_rollup -> outputs/rollup.html + chargeback.csv/json; never raises
-        index = write_index(p, outcomes, roll)
+        rolls = {per.label: run_rollup(p, per, log=log) for per in periods}
+        index = write_index(p, outcomes, rolls)
     failed = [o for o in outcomes if o.status == "failed"]
     log(f"done in {time.perf_counter() - t0:.1f}s: {sum(o.status == 'complete' for o in outcomes)} complete, "
         f"{sum(o.status == 'skipped' for o in outcomes)} already complete, {len(failed)} failed")
@@ -163,10 +185,11 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
         log(f"FAILED {o.date} {o.region}: {where}: {o.error.splitlines()[0] if o.error else ''}")
     for d, r, n in stale_elsewhere(p, [{"date": o.date, "region": o.region} for o in outcomes]):
         log(f"STALE {d} {r}: {count(n, 'record')} of that day arrived after its report; run it again to count them")
-    if roll.get("status") == "failed":
-        log(f"FAILED roll-up (05_rollup.ipynb): {roll.get('error', '')}")
-        outcomes.append(Outcome("all dates", "all regions", "failed", failed_notebook="05_rollup",
-                                error=roll.get("error", "")))
+    for name, roll in rolls.items():
+        if roll.get("status") == "failed":
+            log(f"FAILED roll-up of {name} (05_rollup.ipynb): {roll.get('error', '')}")
+            outcomes.append(Outcome(name, "all regions", "failed", failed_notebook="05_rollup",
+                                    error=roll.get("error", "")))
     log(str(index))
     return outcomes
 
@@ -192,27 +215,82 @@ def _log_outcome(log, i, n, o: Outcome) -> None:
     log(f"[{i}/{n}] {o.date} {o.region} {o.status}{extra}")
 
 
-def run_rollup(p: Params, log=None) -> dict:
-    """Execute ``notebooks/05_rollup.ipynb`` into ``outputs/rollup.ipynb`` and export ``rollup.html`` (code hidden).
-    Never raises: returns {"status": "complete" | "failed", "error", "seconds"}."""
+def rollup(params_file: str = "", overrides: dict | None = None, period: str = "", log=None) -> dict:
+    """``bedrock-tracker rollup``: the roll-up and chargeback of one period from the catalog, whichever runs made
+    its reports. ``period`` is a month (``2026-11``: month to date); otherwise the params' start and end (a whole
+    calendar month is named after it, any other span ``<start>_<end>``). Rewrites the index."""
+    from tracker_utils.report import catalog
+    from tracker_utils.report.index import write_index
+    log = log or logger.info
+    p = load_params(params_file or None, dict(overrides or {}))
     out = resolve_path(p.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if period:
+        if not re.fullmatch(r"\d{4}-\d{2}", period):
+            raise ParamError(f"--period: {period!r} is not a month (YYYY-MM); use --start and --end for other spans")
+        per = catalog.month_period(out, period, p.regions)
+    else:
+        per = catalog.span_period(p.start, p.end, p.regions)
+    with FileLock(str(out / ".rollup.lock")):
+        res = run_rollup(p, per, log=log)
+        write_index(p, [], {per.label: res})
+    log(f"roll-up {per.label} ({per.start}..{per.end}, {', '.join(per.regions)}): {res['status']}"
+        + (" (unchanged inputs: kept)" if res.get("cached") else "") + f": {per.folder(out) / 'rollup.html'}")
+    return res
+
+
+def _rollup_inputs(p: Params, period) -> dict:
+    """What a period's roll-up is made from: when none of it changed, the roll-up is not made again."""
+    files = []
+    for d in period.dates:
+        for r in period.regions:
+            f = run_dir(p.output_dir, d, r) / "summary.json"
+            if f.exists():
+                st = f.stat()
+                files.append([f"{d}/{r}", st.st_size, st.st_mtime_ns])
+    extra = [resolve_path(x) for x in (p.apps_file, getattr(p, "budgets_file", "") or "") if x]
+    return {"period": [period.start, period.end, list(period.regions), period.label], "summaries": files,
+            "params": {k: v for k, v in p.to_dict().items() if k not in ("start", "end", "regions", "jobs")},
+            "files": [[str(x), x.stat().st_mtime_ns] for x in extra if x.exists()],
+            "notebook": (NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb").stat().st_mtime_ns}
+
+
+def run_rollup(p: Params, period, log=None) -> dict:
+    """Execute ``notebooks/05_rollup.ipynb`` for one period into ``outputs/periods/<name>/rollup.ipynb`` and
+    export ``rollup.html`` (code hidden), with the chargeback files beside it. Skipped when its inputs (the
+    period's summaries, the params, apps and budgets files) are what the last roll-up was made from. Never raises:
+    returns {"status": "complete" | "failed", "error", "seconds", "cached"}."""
+    import dataclasses
+    folder = period.folder(p.output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    pf = write_snapshot(p, out / f"rollup_params{SNAPSHOT_SUFFIX}")
+    inputs = _rollup_inputs(p, period)
+    done = folder / "rollup.json"
+    if done.exists() and (folder / "rollup.html").exists():
+        try:
+            prev = read_json(done)
+            if prev.get("status") == "complete" and prev.get("inputs") == inputs:
+                return {**prev, "cached": True}
+        except (OSError, ValueError):
+            pass
+    pp = dataclasses.replace(p, start=period.start, end=period.end, regions=list(period.regions))
+    pf = write_snapshot(pp, folder / f"rollup_params{SNAPSHOT_SUFFIX}")
     log = log or logger.warning
     res = {"status": "complete", "error": "", "seconds": 0.0}
     try:
-        execute(str(NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(out / "rollup.ipynb"),
-                            parameters={"params_file": str(pf), "output_dir": str(out), "interactive": False},
-                            kernel_name=ensure_kernel(), cwd=str(NOTEBOOK_DIR), progress_bar=False,
-                            log_output=log_cells(), execution_timeout=EXECUTION_TIMEOUT)
-        export_html(out / "rollup.ipynb", out / "rollup.html", hide_code=True)
+        execute(str(NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(folder / "rollup.ipynb"),
+                parameters={"params_file": str(pf), "output_dir": str(resolve_path(p.output_dir)),
+                            "period": period.label, "interactive": False},
+                kernel_name=ensure_kernel(), cwd=str(NOTEBOOK_DIR), progress_bar=False,
+                log_output=log_cells(), execution_timeout=EXECUTION_TIMEOUT)
+        export_html(folder / "rollup.ipynb", folder / "rollup.html", hide_code=True)
     except Exception as e:  # noqa: BLE001 - a failed roll-up must not lose the date-region reports
         ename = getattr(e, "ename", type(e).__name__)
         evalue = getattr(e, "evalue", str(e))
         res = {"status": "failed", "error": f"{ename}: {evalue}".strip()[:500]}
-        (out / "rollup.html").unlink(missing_ok=True)     # never leave a stale roll-up that looks current
-        log(f"roll-up FAILED: {res['error'].splitlines()[0] if res['error'] else ''} (see {out / 'rollup.ipynb'})")
+        (folder / "rollup.html").unlink(missing_ok=True)     # never leave a stale roll-up that looks current
+        log(f"roll-up of {period.label} FAILED: {res['error'].splitlines()[0] if res['error'] else ''} "
+            f"(see {folder / 'rollup.ipynb'})")
     res["seconds"] = round(time.perf_counter() - t0, 2)
-    write_json(out / "rollup.json", {**res, "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
-    return res
+    write_json(done, {**res, "inputs": inputs,
+                      "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+    return {**res, "cached": False}
