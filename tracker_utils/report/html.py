@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import unicodedata
 from pathlib import Path
 from typing import Iterable
 
@@ -18,7 +19,30 @@ from tracker_utils.report.charts import DPI, MAX_PX, plt
 from tracker_utils.report.redact import NO_REDACTION, Redactor, redact_text
 
 TEMPLATES = Path(__file__).parent / "templates"
-ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=False)
+# characters that show nothing (zero-width, format and bidirectional controls, control characters): shown as escapes
+_KEEP = {"\n", "\t"}
+
+
+def _invisible(ch: str) -> bool:
+    return ch not in _KEEP and unicodedata.category(ch) in {"Cf", "Cc", "Zl", "Zp", "Co", "Cs", "Cn"}
+
+
+def visible(v) -> str:
+    """``v`` as text with every invisible or bidirectional character shown as an escape (``\\u200b``), so two names
+    that look the same are never different strings on a page."""
+    s = "" if v is None else str(v)
+    if s.isascii() and s.isprintable():
+        return s
+    return "".join((f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}") if _invisible(c) else c for c in s)
+
+
+def _finalize(v):
+    """Every ``{{ value }}`` of a template: text made visible (then autoescaped); kit-built Markup left as it is."""
+    return v if isinstance(v, Markup) or not isinstance(v, str) else visible(v)
+
+
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=False,
+                         finalize=_finalize)
 CSS_TEXT = (TEMPLATES / "report.css").read_text()
 # Styles for every fragment. ``tex2jax_ignore`` keeps MathJax (loaded by nbconvert's template) from reading
 # "$1.20 ... $3.40" as a formula. Selectors are specific enough to win over JupyterLab's table styles.
@@ -36,7 +60,8 @@ def safe(s) -> Markup:
 
 
 def esc(v) -> str:
-    return html.escape("" if v is None else str(v))
+    """The one explicit escape: a value from data as HTML text (invisible characters shown as escapes)."""
+    return html.escape(visible(v))
 
 
 def wrap(body: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -320,6 +321,19 @@ def chargeback_table(rd: RollupData) -> str:
     return table(show_df, {"Invocations", "Tokens", "Cost from logs", "Share of the bill", "% of bill"}, hl, total=True) + note
 
 
+TEXT_COLUMNS = ("app", "team", "cost_centre")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(v):
+    """A CSV cell a spreadsheet cannot run: text starting with ``= + - @``, a tab or a carriage return gets a
+    leading ``'`` (OWASP's CSV-injection rule); numbers, and text that is a plain number, are left as they are."""
+    if isinstance(v, str) and v.startswith(FORMULA_START) and not _NUMBER.fullmatch(v):
+        return "'" + v
+    return v
+
+
 def write_chargeback(rd: RollupData) -> tuple[Path, Path]:
     """``chargeback.csv`` and ``chargeback.json`` beside ``rollup.html`` (money as exact decimal strings)."""
     df = chargeback_frame(rd)
@@ -329,11 +343,12 @@ def write_chargeback(rd: RollupData) -> tuple[Path, Path]:
     rows = []
     for x in df.to_dict("records"):
         rows.append({c: (money(x[c]) if c in ("cost_usd", "billed_share_usd") else
-                         ("" if x[c] is None else str(x[c])) if c == "share_of_bill_pct" else x[c]) for c in cols})
+                         ("" if x[c] is None else str(x[c])) if c == "share_of_bill_pct" else
+                         rd.r(x[c]) if c in TEXT_COLUMNS else x[c]) for c in cols})
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows([{c: csv_cell(v) for c, v in r.items()} for r in rows])
     csv_path = out / "chargeback.csv"
     tmp = csv_path.with_suffix(".csv.tmp")
     tmp.write_text(buf.getvalue())
