@@ -14,6 +14,7 @@ TEXT_RC = {"text.parse_math": False, "text.usetex": False}
 matplotlib.rcParams.update(TEXT_RC)
 
 from tracker_utils.apps import UNATTRIBUTED  # noqa: E402
+from tracker_utils.report.text import visible  # noqa: E402
 
 APP_COLOR, UNATTR_COLOR = "#4a78b0", "#e07b00"
 # series colours without orange, which is kept for "unattributed"
@@ -30,7 +31,6 @@ MAX_PX = 1240
 
 def model_label(name: str, n: int = 30) -> str:
     """A short model label for charts: the display name, or a raw id without vendor prefix, date and version."""
-    from tracker_utils.report.html import visible
     s = visible(name)
     if s.startswith("arn:"):
         s = s.rsplit("/", 1)[-1]

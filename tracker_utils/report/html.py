@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import unicodedata
 from pathlib import Path
 from typing import Iterable
 
@@ -16,26 +15,9 @@ import pandas as pd
 from markupsafe import Markup
 
 from tracker_utils.report.charts import DPI, MAX_PX, plt
-from tracker_utils.report.redact import NO_REDACTION, Redactor, redact_text
+from tracker_utils.report.text import visible  # noqa: F401 - the kit's one helper, re-exported
 
 TEMPLATES = Path(__file__).parent / "templates"
-# characters that show nothing (zero-width, format and bidirectional controls, control characters): shown as escapes
-_KEEP = {"\n", "\t"}
-
-
-def _invisible(ch: str) -> bool:
-    return ch not in _KEEP and unicodedata.category(ch) in {"Cf", "Cc", "Zl", "Zp", "Co", "Cs", "Cn"}
-
-
-def visible(v) -> str:
-    """``v`` as text with every invisible or bidirectional character shown as an escape (``\\u200b``), so two names
-    that look the same are never different strings on a page."""
-    s = "" if v is None else str(v)
-    if s.isascii() and s.isprintable():
-        return s
-    return "".join((f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}") if _invisible(c) else c for c in s)
-
-
 def _finalize(v):
     """Every ``{{ value }}`` of a template: text made visible (then autoescaped); kit-built Markup left as it is."""
     return v if isinstance(v, Markup) or not isinstance(v, str) else visible(v)
@@ -93,11 +75,6 @@ def table(df: pd.DataFrame, num: Iterable[str] = (), highlight: Iterable[int] = 
     return render("table.html.j2", columns=columns, rows=rows)
 
 
-def _table(df: pd.DataFrame, num: set[str] = frozenset(), aliases: dict | Redactor | None = None) -> str:
-    out = table(df, num)
-    return redact_text(out, aliases) if aliases else out
-
-
 def fig_html(fig, alt: str = "") -> str:
     """A figure as an embedded PNG (closed afterwards); alt text from the axes titles unless given."""
     if not alt:
@@ -113,8 +90,9 @@ def fig_html(fig, alt: str = "") -> str:
     return f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{b64}'></figure>"
 
 
-def show(*items, redactor: Redactor = NO_REDACTION) -> None:
-    """Display HTML strings (redacted, wrapped in the kit's styles) and figures (as PNG) in a notebook."""
+def show(*items) -> None:
+    """Display HTML strings (wrapped in the kit's styles) and figures (as PNG) in a notebook. The strings were built
+    from values already redacted (see :class:`~tracker_utils.report.redact.Redactor`): nothing here rewrites markup."""
     from IPython.display import HTML, display
     from matplotlib.figure import Figure
     for it in items:
@@ -123,4 +101,4 @@ def show(*items, redactor: Redactor = NO_REDACTION) -> None:
         if isinstance(it, Figure):
             display(HTML(wrap(fig_html(it))))
         else:
-            display(HTML(wrap(redactor(str(it)))))
+            display(HTML(wrap(str(it))))

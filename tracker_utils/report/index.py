@@ -10,8 +10,7 @@ from tracker_utils import handoff
 from tracker_utils.config import Params, resolve_path, run_dir
 from tracker_utils.io import read_json
 from tracker_utils.report.html import badge, box, esc, wrap
-from tracker_utils.report.redact import Redactor
-from tracker_utils.report.rollup import RollupData, headline, run_states, runs_table
+from tracker_utils.report.rollup import RollupData, headline, redacted_states, redactor_for, run_states, runs_table
 
 
 INDEX_CSS = """<style>
@@ -40,14 +39,9 @@ def write_index(p: Params, outcomes, rollup_result: dict | None = None) -> Path:
     out = resolve_path(p.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     states = run_states(p, outcomes)
-    principals = set()
-    if p.redact:
-        for st in states:
-            f = run_dir(p.output_dir, st["date"], st["region"]) / "data" / "price_logs.parquet"
-            if st["status"] == "complete" and f.exists():
-                principals |= set(pd.read_parquet(f, columns=["principal"])["principal"].dropna().unique())
-    r = Redactor(p.redact, p.account, principals)
-    rd = RollupData(p, states, pd.DataFrame(), [], r)
+    r = redactor_for(p, states)
+    states = redacted_states(r, states)
+    rd = RollupData(r.params(p), states, pd.DataFrame(), [], r)
     rollup_result = rollup_result if rollup_result is not None else (
         read_json(out / "rollup.json") if (out / "rollup.json").exists() else {})
     if (out / "rollup.html").exists() and rollup_result.get("status") != "failed":
@@ -56,7 +50,7 @@ def write_index(p: Params, outcomes, rollup_result: dict | None = None) -> Path:
                 "<a href='chargeback.json'>JSON</a>")
         kind = "note"
     elif rollup_result.get("status") == "failed":
-        roll = f"{badge('failed', 'bad')} The roll-up report failed: {esc(rollup_result.get('error', ''))}"
+        roll = f"{badge('failed', 'bad')} The roll-up report failed: {esc(r(rollup_result.get('error', '')))}"
         kind = "bad"
     else:
         roll = "No roll-up report yet."
@@ -72,7 +66,7 @@ def write_index(p: Params, outcomes, rollup_result: dict | None = None) -> Path:
     n_inc = len(states) - n_ok - n_failed
     counts = (f"{n_ok} complete" + (f", {badge(f'{n_failed} failed', 'bad')}" if n_failed else "")
               + (f", {badge(f'{n_inc} incomplete', 'warn')}" if n_inc else ""))
-    body = (f"<h1>Amazon Bedrock usage reports</h1><p class='sub'>Account {esc(p.account)} &middot; {esc(p.start)} to {esc(p.end)} "
+    body = (f"<h1>Amazon Bedrock usage reports</h1><p class='sub'>Account {esc(r(p.account))} &middot; {esc(p.start)} to {esc(p.end)} "
             f"&middot; regions {esc(', '.join(p.regions))} &middot; {len(states)} date-region reports: {counts} &middot; "
             f"updated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC</p>"
             + box(roll, kind) + (headline(rd) if rd.summaries else "")
@@ -81,7 +75,7 @@ def write_index(p: Params, outcomes, rollup_result: dict | None = None) -> Path:
               "by running the same command again (completed ones are skipped).</p>")
     page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
             f"<title>Bedrock usage reports {esc(p.start)} to {esc(p.end)}</title>{INDEX_CSS}</head><body>"
-            + wrap(r(body)) + "</body></html>")
+            + wrap(body) + "</body></html>")
     idx = out / "index.html"
     tmp = idx.with_suffix(".html.tmp")
     tmp.write_text(page)

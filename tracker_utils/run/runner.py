@@ -105,7 +105,8 @@ def _run_locked(p: Params, date: str, region: str, rd, force: bool) -> Outcome:
             out.notebook_seconds[nb] = round(time.perf_counter() - t1, 2)
     if out.status == "complete":
         export_html(rd / "04_report.ipynb", rd / "report.html", hide_code=True)
-        summary = read_json(rd / "data" / "summary.json")
+        from tracker_utils.report.redact import shared_summary
+        summary = shared_summary(p, rd, read_json(rd / "data" / "summary.json"))   # redacted with redact: shared
         write_json(rd / "summary.json", summary)        # last, atomically: its presence means complete
     out.seconds = round(time.perf_counter() - t0, 2)
     write_json(rd / "run.json", {**out.__dict__, "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
