@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from filelock import FileLock, Timeout
 
 from tracker_utils import handoff
-from tracker_utils.config import SNAPSHOT_SUFFIX, Params, load_params, resolve_path, run_dir, write_snapshot
+from tracker_utils.config import SNAPSHOT_SUFFIX, Params, check_chains, load_params, resolve_path, run_dir, write_snapshot
 from tracker_utils.io import read_json, write_json
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks, log_cells,
                                         ensure_kernel, execute, export_html)
@@ -121,12 +121,17 @@ def _worker(args):
         return Outcome(date, region, "failed", error=f"{type(e).__name__}: {e}\n{traceback.format_exc()[-800:]}")
 
 
-def run(params_file: str = "", overrides: dict | None = None, force: bool = False, jobs: int = 1,
-        log=None) -> list[Outcome]:
-    """Validate everything up front, run every date and region, write the index. Returns the outcomes."""
+def run(params_file: str = "", overrides: dict | None = None, force: bool = False, jobs: int | None = None,
+        log=None, yes: bool = False) -> list[Outcome]:
+    """Validate everything up front, run every date and region, write the index. Returns the outcomes.
+    ``jobs`` None: the params' ``jobs``. A run of more than ``max_chains`` chains is refused unless ``yes``."""
     log = log or logger.info
     overrides = dict(overrides or {})
+    if jobs is not None:
+        overrides["jobs"] = jobs
     p = load_params(params_file or None, overrides)     # raises ParamError before any work
+    check_chains(p, yes)
+    jobs = p.jobs
     check_notebooks()
     ensure_kernel()
     pairs = [(d, r) for d in p.dates for r in p.regions]
