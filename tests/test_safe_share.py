@@ -19,6 +19,8 @@ from tracker_utils import demo
 from tracker_utils.config import REPO
 from tracker_utils.run import runner
 
+pytestmark = pytest.mark.slow            # every test here starts kernels (papermill) through the runner
+
 ACCOUNT = "123456789012"
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
