@@ -575,6 +575,9 @@ def test_athena_create_table_statement(aws_env, monkeypatch):
 INJECTION = "%' OR '1'='1"
 
 
+ATHENA = {"source": "aws", "engine": "athena"}      # app_filter is only taken by the athena engine (issue 14)
+
+
 def test_app_filter_injection_is_a_parameter(aws_env, small_demo, tmp_path, monkeypatch):
     root, spec, _ = small_demo
     moto = aws_env
@@ -604,9 +607,9 @@ def test_app_filter_injection_is_a_parameter(aws_env, small_demo, tmp_path, monk
     assert INJECTION not in start["QueryString"] and "1'='1" not in start["QueryString"]
     assert got.used.empty
     # an application of apps.yaml becomes its exact role / user names; a glob or metadata rule cannot pre-filter
-    assert athena.principal_filter(config.load_params(None, {"app_filter": "Analytics"})) == "alice|bob.data"
-    assert athena.principal_filter(config.load_params(None, {"app_filter": "Chatbot"})) == "ChatbotProd-BedrockRole"
-    assert athena.principal_filter(config.load_params(None, {"app_filter": "SupportAgent"})) == "*"
+    assert athena.principal_filter(config.load_params(None, {"app_filter": "Analytics", **ATHENA})) == "alice|bob.data"
+    assert athena.principal_filter(config.load_params(None, {"app_filter": "Chatbot", **ATHENA})) == "ChatbotProd-BedrockRole"
+    assert athena.principal_filter(config.load_params(None, {"app_filter": "SupportAgent", **ATHENA})) == "*"
     assert athena.principal_filter(config.load_params(None, {})) == "*"
     cfg2 = run_cfg(tmp_path, spec.dates[0], "us-east-1", data_root=str(root), logs_as_of="+1h")
     cols3, rows3 = run_duckdb(con, athena.query_text(cfg2), athena.query_values(cfg2, "alice|bob.data"))

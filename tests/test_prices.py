@@ -553,14 +553,18 @@ def test_cli_price_text_lines(capsys):
 
 
 def test_cli_unknown_model_and_region_exit_2(capsys):
-    rc, out = _run_cli(["price", "--region", "us-east-1", "--model", OPUS55, "--input-tokens", "5",
-                        "--output-tokens", "5"], capsys)
-    assert rc == 2 and "UNPRICED" in out and "not in the price book" in out
-    rc, out = _run_cli(["price", "--region", "xx-nowhere-1", "--model", HAIKU3, "--input-tokens", "5", "--json"],
-                       capsys)
+    # a model the book does not know, close to one it knows: one line naming the closest id (issue 14)
+    with pytest.raises(cli.ParamError, match="not in the price book .did you mean 'anthropic.claude-opus-4-5"):
+        _run_cli(["price", "--region", "us-east-1", "--model", OPUS55, "--input-tokens", "5", "--output-tokens", "5"],
+                 capsys)
+    # a model the book knows, in a region it has no price for: priced as unpriced, exit 2
+    rc, out = _run_cli(["price", "--region", "il-central-1", "--model", HAIKU3, "--input-tokens", "5", "--json"], capsys)
     assert rc == 2 and json.loads(out)["unpriced"] == ["input"]
-    rc, out = _run_cli(["price", "--region", "xx-nowhere-1", "--model", HAIKU3], capsys)
+    rc, out = _run_cli(["price", "--region", "il-central-1", "--model", HAIKU3], capsys)
     assert rc == 2 and "UNPRICED" in out
+    # a region Bedrock is not offered in is refused in one line (issue 14), with the closest region when one is close
+    with pytest.raises(cli.ParamError, match="unknown region 'xx-nowhere-1'"):
+        _run_cli(["price", "--region", "xx-nowhere-1", "--model", HAIKU3, "--input-tokens", "5", "--json"], capsys)
 
 
 def test_cli_python_m_subprocess():

@@ -7,6 +7,7 @@ is one clear error message, not a half-finished run.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 from dataclasses import dataclass, field, asdict
@@ -29,8 +30,19 @@ KNOWN_REGIONS = {
 }
 
 
+MAX_PARAMS_BYTES = 256 * 1024      # a params file is a few dozen lines; anything this big is not one
+
+
 class NoDatesLoader(yaml.SafeLoader):
-    """YAML without timestamp resolution: dates stay strings and are validated here (as papermill does)."""
+    """YAML without timestamp resolution: dates stay strings and are validated here (as papermill does). Aliases
+    (``*name``) are refused: a params file needs none, and nested aliases expand exponentially (an alias bomb)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            ev = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"alias *{ev.anchor} refused: a params file takes no aliases",
+                                              ev.start_mark)
+        return super().compose_node(parent, index)
 
 
 NoDatesLoader.yaml_implicit_resolvers = {
@@ -80,6 +92,7 @@ class Params:
     redact: bool = False                 # replace principal names and account ids in shared reports
     strict: bool = False                 # fail on the first bad record instead of quarantining it
     jobs: int = 1
+    max_chains: int = 400                # date-region chains a run may start without --yes (a typo in a year is not 7,000 runs)
 
     @property
     def dates(self) -> list[str]:
@@ -112,6 +125,8 @@ def parse_day(value: Any, key: str = "date") -> dt.date:
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
+    if isinstance(value, (dict, set)) or (isinstance(value, (list, tuple)) and not isinstance(default, list)):
+        raise ParamError(f"{key}: expected {_kind(default)}, got {value!r}")
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -121,22 +136,39 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return False
         raise ParamError(f"{key}: expected true/false, got {value!r}")
     if isinstance(default, int):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ParamError(f"{key}: expected an integer, got {value!r}")
         try:
             return int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ParamError(f"{key}: expected an integer, got {value!r}") from None
     if isinstance(default, float):
+        if isinstance(value, bool):
+            raise ParamError(f"{key}: expected a number, got {value!r}")
         try:
-            return float(value)
+            f = float(value)
         except (TypeError, ValueError):
             raise ParamError(f"{key}: expected a number, got {value!r}") from None
+        if not math.isfinite(f):
+            raise ParamError(f"{key}: expected a finite number, got {value!r}")
+        return f
     if isinstance(default, list):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ParamError(f"{key}: expected a list, got {value!r}")
-        return list(value)
+        bad = [v for v in value if not isinstance(v, str) or not v.strip()]
+        if bad:
+            raise ParamError(f"{key}: expected a list of names, got {bad[0]!r} in {list(value)!r}")
+        return [v.strip() for v in value]
+    if value is not None and not isinstance(value, (str, int, float)):
+        raise ParamError(f"{key}: expected text, got {value!r}")
     return "" if value is None else str(value)
+
+
+def _kind(default: Any) -> str:
+    return ("true/false" if isinstance(default, bool) else "an integer" if isinstance(default, int)
+            else "a number" if isinstance(default, float) else "a list" if isinstance(default, list) else "text")
 
 
 SNAPSHOT_SUFFIX = ".snapshot.json"
@@ -187,20 +219,37 @@ def load_params(params_file: str | Path | None = None, overrides: dict | None = 
     if not path.is_absolute() and not path.exists():
         path = REPO / path
     if params_file or path.exists():
-        if not path.exists():
-            raise ParamError(f"params file {params_file} not found")
-        try:
-            raw = yaml.load(path.read_text(), Loader=NoDatesLoader) or {}
-        except yaml.YAMLError as e:
-            raise ParamError(f"params file {path}: not valid YAML ({e})") from None
-        if not isinstance(raw, dict):
-            raise ParamError(f"params file {path}: expected a mapping of key: value")
+        raw = read_params_file(path, params_file)
     return _validated(raw, overrides, path)
+
+
+def read_params_file(path: Path, given: Any = None) -> dict:
+    """A params YAML as a dict, through the safe loader: no aliases, no files over ``MAX_PARAMS_BYTES``."""
+    if not path.is_file():
+        raise ParamError(f"params file {given or path} not found")
+    size = path.stat().st_size
+    if size > MAX_PARAMS_BYTES:
+        raise ParamError(f"params file {path}: {size:,} bytes, over the {MAX_PARAMS_BYTES:,}-byte limit of a params file")
+    try:
+        raw = yaml.load(path.read_text(), Loader=NoDatesLoader) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ParamError(f"params file {path}: not valid YAML: {what}{where}") from None
+    except UnicodeDecodeError:
+        raise ParamError(f"params file {path}: not UTF-8 text") from None
+    if not isinstance(raw, dict):
+        raise ParamError(f"params file {path}: expected a mapping of key: value")
+    return raw
 
 
 def _validated(raw: dict, overrides: dict | None, path: Path) -> Params:
     global VALIDATIONS
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    odd = [k for k in raw if not isinstance(k, str)]
+    if odd:
+        raise ParamError(f"parameter names are text: {odd[0]!r} (a {type(odd[0]).__name__}) in {path.name}")
     unknown = sorted(set(raw) - FIELDS)
     if unknown:
         hints = []
@@ -239,15 +288,40 @@ def validate(p: Params) -> None:
         root = resolve_path(p.data_root)
         if p.source == "local" and not root.exists():
             raise ParamError(f"data_root: {root} does not exist")
-    if p.logs_as_of and not p.logs_as_of.startswith("+"):
-        try:
-            parse_time(p.logs_as_of)
-        except ValueError:
-            raise ParamError(f"logs_as_of: {p.logs_as_of!r} is not an ISO time or +Nh") from None
-    if p.max_tokens_per_record < 1:
-        raise ParamError(f"max_tokens_per_record: {p.max_tokens_per_record} must be at least 1")
+    if p.logs_as_of:
+        if p.logs_as_of.startswith("+"):
+            if not AS_OF_AFTER.fullmatch(p.logs_as_of):
+                raise ParamError(f"logs_as_of: {p.logs_as_of!r} is not an ISO time or +Nh (e.g. +1h, +0.5h)")
+        else:
+            try:
+                parse_time(p.logs_as_of)
+            except ValueError:
+                raise ParamError(f"logs_as_of: {p.logs_as_of!r} is not an ISO time or +Nh") from None
+    for key, least in MINIMUM.items():
+        if getattr(p, key) < least:
+            raise ParamError(f"{key}: {getattr(p, key)} must be at least {least}")
+    if p.anomaly_factor <= 1:
+        raise ParamError(f"anomaly_factor: {p.anomaly_factor} must be above 1 (a factor of the trailing median)")
     if p.engine == "athena" and p.source != "aws":
         raise ParamError("engine athena needs source aws")
+    if p.app_filter and p.engine != "athena":
+        raise ParamError(f"app_filter: {p.app_filter!r} is only applied by the athena engine; the {p.engine} engine "
+                         "reads every record (remove app_filter, or use engine: athena)")
+
+
+AS_OF_AFTER = re.compile(r"\+(\d+(\.\d+)?)h?")
+# the smallest value of each numeric parameter
+MINIMUM = {"window_after_hours": 0, "max_tokens_per_record": 1, "max_attempts": 1, "anomaly_window_days": 1,
+           "jobs": 1, "max_chains": 1, "tolerance_tokens_pct": 0, "tolerance_cost_pct": 0, "tolerance_cost_abs": 0}
+
+
+def check_chains(p: Params, yes: bool = False) -> int:
+    """The number of date-region chains of a run; a run of more than ``max_chains`` is refused unless ``yes``."""
+    n = len(p.dates) * len(p.regions)
+    if n > p.max_chains and not yes:
+        raise ParamError(f"{n:,} date-region chains ({p.start}..{p.end} x {len(p.regions)} region(s)) is over "
+                         f"max_chains {p.max_chains}: check the dates, or pass --yes (or raise max_chains)")
+    return n
 
 
 def parse_time(s: str) -> dt.datetime:
@@ -297,7 +371,7 @@ class RunConfig:
         if not s:
             return None
         if s.startswith("+"):
-            hours = float(s[1:].rstrip("h"))
+            hours = float(s[1:].removesuffix("h"))
             return self.day_end + dt.timedelta(hours=hours)
         return parse_time(s)
 

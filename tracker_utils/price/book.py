@@ -122,6 +122,9 @@ def _split_profile(model_id: str) -> tuple[str | None, str]:
     return None, model_id
 
 
+UNIT_ORDER = ["input", "output", "cache_read", "cache_write_5m", "cache_write_1h"]
+
+
 class PriceBook:
     """Loaded price book. Build it with :meth:`load`; it is read-only afterwards."""
 
@@ -296,6 +299,22 @@ class PriceBook:
             # token of it is unpriced, whatever units were asked for.
             "known": bool(res.base_model) and region in self._model_regions.get(res.base_model, ()),
         }
+
+    def rates(self, model_id, region, tier="standard", on=None) -> list[dict]:
+        """The model's prices in effect on ``on`` in ``region`` at ``tier``: one entry per unit (USD per 1K tokens,
+        or per unit for units that are not tokens), in the book's unit order."""
+        d = to_date(on)
+        res = self.resolve(model_id, region)
+        if not res.base_model:
+            return []
+        units = sorted({k[4] for k in self._index if k[:4] == (res.base_model, region, res.scope, tier)},
+                       key=lambda u: (UNIT_ORDER.index(u) if u in UNIT_ORDER else len(UNIT_ORDER), u))
+        out = []
+        for unit in units:
+            price = self.unit_price(res.base_model, region, res.scope, tier, unit, d)
+            if price is not None:
+                out.append({"unit": unit, "usd_per_1k": plain(price)})
+        return out
 
     # ------------------------------------------------------------------ names
     @staticmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -80,6 +81,17 @@ def chargeback_table(rd: RollupData) -> str:
 
 
 PERIOD_COLUMNS = ["period_start", "period_end", "regions", "currency"]
+TEXT_COLUMNS = ("app", "team", "cost_centre")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(v):
+    """A CSV cell a spreadsheet cannot run: text starting with ``= + - @``, a tab or a carriage return gets a
+    leading ``'`` (OWASP's CSV-injection rule); numbers, and text that is a plain number, are left as they are."""
+    if isinstance(v, str) and v.startswith(FORMULA_START) and not _NUMBER.fullmatch(v):
+        return "'" + v
+    return v
 
 
 def write_chargeback(rd: RollupData) -> tuple[Path, Path]:
@@ -95,7 +107,8 @@ def write_chargeback(rd: RollupData) -> tuple[Path, Path]:
     rows = []
     for x in df.to_dict("records"):
         rows.append({c: (money(x[c]) if c in SHARE_COLUMNS else
-                         ("" if x[c] is None else str(x[c])) if c == "share_of_bill_pct" else x[c]) for c in cols})
+                         ("" if x[c] is None else str(x[c])) if c == "share_of_bill_pct" else
+                         rd.r(x[c]) if c in TEXT_COLUMNS else x[c]) for c in cols})
     csv_path = _write_csv(out / "chargeback.csv", PERIOD_COLUMNS + cols, [{**period, **r} for r in rows])
     _write_csv(out / "by_day_region.csv", ["date", "region", *cols[:5], *TOKENS, *SHARE_COLUMNS, "status"],
                by_day_region(rd))
@@ -115,8 +128,8 @@ def by_day_region(rd: RollupData) -> list[dict]:
     rows = []
     for s in rd.summaries:
         for a in s.get("apps", []):
-            rows.append({"date": s["date"], "region": s["region"], "app": a["app"], "team": a.get("team", ""),
-                         "cost_centre": a.get("cost_centre", ""), "matched": not is_unattributed(a),
+            rows.append({"date": s["date"], "region": s["region"], "app": rd.r(a["app"]), "team": rd.r(a.get("team", "")),
+                         "cost_centre": rd.r(a.get("cost_centre", "")), "matched": not is_unattributed(a),
                          "invocations": a["invocations"], **{t: a.get(t, 0) for t in TOKENS},
                          **{c: a.get(c, "0") for c in SHARE_COLUMNS}, "status": s.get("status", "")})
     return rows
@@ -126,7 +139,7 @@ def _write_csv(path: Path, cols: list[str], rows: list[dict]) -> Path:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows([{c: csv_cell(v) for c, v in r.items()} for r in rows])
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(buf.getvalue())
     tmp.replace(path)

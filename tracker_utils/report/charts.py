@@ -8,7 +8,13 @@ import matplotlib
 matplotlib.use("agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+# Text is text: no label, title, legend or tick of any chart is parsed as mathtext (a model id or an application
+# name holding "$...$" is drawn as written). The one switch, set where every chart module gets ``plt``.
+TEXT_RC = {"text.parse_math": False, "text.usetex": False}
+matplotlib.rcParams.update(TEXT_RC)
+
 from tracker_utils.apps import UNATTRIBUTED  # noqa: E402
+from tracker_utils.text import visible  # noqa: E402
 
 APP_COLOR, UNATTR_COLOR = "#4a78b0", "#e07b00"
 # series colours without orange, which is kept for "unattributed"
@@ -25,7 +31,7 @@ MAX_PX = 1240
 
 def model_label(name: str, n: int = 30) -> str:
     """A short model label for charts: the display name, or a raw id without vendor prefix, date and version."""
-    s = str(name)
+    s = visible(name)
     if s.startswith("arn:"):
         s = s.rsplit("/", 1)[-1]
     elif "." in s and " " not in s:

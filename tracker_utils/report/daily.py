@@ -29,7 +29,7 @@ from tracker_utils.report.charts import (APP_COLOR, UNATTR_COLOR, WIDTH_IN, _bar
 from tracker_utils.report.daily_charts import (_gap_labels, apps_frame, chart_apps, chart_costs,  # noqa: F401
                                                chart_hourly, chart_models, chart_reconciliation, models_frame)
 from tracker_utils.report.html import Money, badge, box, esc, fig_html, kpis, money_cells, show, table, wrap  # noqa: F401
-from tracker_utils.report.redact import NO_REDACTION, Redactor, _aliases, redact_text  # noqa: F401
+from tracker_utils.report.redact import NO_REDACTION, Redactor, run_principals  # noqa: F401
 
 # --- the report's data ----------------------------------------------------------------------------------------
 @dataclass
@@ -50,20 +50,22 @@ class ReportData:
             self._redactor = Redactor(self.redact, self.cfg.params.account, principals)
         return self._redactor
 
-    @property
-    def aliases(self) -> dict:
-        return _aliases(self) if self.redact else {}
-
     def show(self, *items) -> None:
-        show(*items, redactor=self.r)
+        show(*items)
 
 
 def load(cfg: RunConfig) -> ReportData:
-    return ReportData(cfg=cfg, summary=read_json(cfg.data(RECONCILE.SUMMARY)),
-                      price_logs=read_parquet(cfg.data(PRICE.LOGS)),
-                      hourly=read_parquet(cfg.data(RECONCILE.HOURLY)),
-                      usage_types=read_parquet(cfg.data(RECONCILE.USAGE_TYPES)),
-                      redact=cfg.params.redact, history=_run_summaries(cfg))
+    """The report's data. With ``redact`` every value is redacted here, before anything is rendered: principals,
+    sessions and the account id (``cfg.params.account`` included) are aliases from then on."""
+    r = Redactor(cfg.params.redact, cfg.params.account, run_principals(cfg.run_dir) if cfg.params.redact else ())
+    if r.enabled:
+        import dataclasses
+        cfg = dataclasses.replace(cfg, params=r.params(cfg.params))
+    return ReportData(cfg=cfg, summary=r.obj(read_json(cfg.data(RECONCILE.SUMMARY))),
+                      price_logs=r.frame(read_parquet(cfg.data(PRICE.LOGS))),
+                      hourly=r.frame(read_parquet(cfg.data(RECONCILE.HOURLY))),
+                      usage_types=r.frame(read_parquet(cfg.data(RECONCILE.USAGE_TYPES))),
+                      redact=cfg.params.redact, history=[r.obj(h) for h in _run_summaries(cfg)], _redactor=r)
 
 
 def _run_summaries(cfg: RunConfig) -> list[dict]:

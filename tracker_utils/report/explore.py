@@ -115,7 +115,9 @@ def load(output_dir: str = "", params_file: str = "") -> ExploreData:
                        cost=logs["cost_usd"].map(lambda v: dec(v)) if not logs.empty else pd.Series(dtype=object),
                        tokens=sum(logs[t] for t in TOKENS) if not logs.empty else pd.Series(dtype="int64"))
     principals = logs["principal"].dropna().unique() if not logs.empty else []
-    return ExploreData(logs, summaries, sorted(incomplete), names, Redactor(p.redact, p.account, principals))
+    r = Redactor(p.redact, p.account, principals)
+    # values redacted before anything is rendered (never the markup)
+    return ExploreData(r.frame(logs), {k: r.obj(v) for k, v in summaries.items()}, sorted(incomplete), names, r)
 
 
 def select(data: ExploreData, sel: Selection) -> pd.DataFrame:
@@ -269,7 +271,7 @@ def header(data: ExploreData) -> str:
 
 def show_static(data: ExploreData, sel: Selection) -> None:
     """The static path: draw the views once (batch runs, papermill, exported HTML)."""
-    show(*render(data, sel), redactor=data.redactor)
+    show(*render(data, sel))
 
 
 def app(data: ExploreData, sel: Selection | None = None):
@@ -300,7 +302,7 @@ def app(data: ExploreData, sel: Selection | None = None):
     def redraw(_=None):
         with out:
             out.clear_output(wait=True)
-            show(*render(data, current()), redactor=data.redactor)
+            show(*render(data, current()))
 
     for c in (c_dates, c_regions, c_apps, c_models, c_metric):
         c.observe(redraw, names="value")
@@ -318,7 +320,7 @@ def main(output_dir: str = "", params_file: str = "", interactive: bool = False,
     """The notebook's one call: static views, or the widget app when ``interactive``."""
     data = load(output_dir, params_file)
     sel = Selection.parse(start, end, regions, apps, models, metric)
-    show(header(data), redactor=data.redactor)
+    show(header(data))
     if interactive:
         from IPython.display import display
         ui = app(data, sel)

@@ -18,10 +18,16 @@ from markupsafe import Markup
 
 from tracker_utils.money import CENT, allocate, cents, dec, plain
 from tracker_utils.report.charts import DPI, MAX_PX, plt
-from tracker_utils.report.redact import NO_REDACTION, Redactor, redact_text
+from tracker_utils.text import visible  # noqa: F401 - the kit's one helper, re-exported
 
 TEMPLATES = Path(__file__).parent / "templates"
-ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=False)
+def _finalize(v):
+    """Every ``{{ value }}`` of a template: text made visible (then autoescaped); kit-built Markup left as it is."""
+    return v if isinstance(v, Markup) or not isinstance(v, str) else visible(v)
+
+
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=False,
+                         finalize=_finalize)
 CSS_TEXT = (TEMPLATES / "report.css").read_text()
 # Styles for every fragment. ``tex2jax_ignore`` keeps MathJax (loaded by nbconvert's template) from reading
 # "$1.20 ... $3.40" as a formula. Selectors are specific enough to win over JupyterLab's table styles.
@@ -39,7 +45,8 @@ def safe(s) -> Markup:
 
 
 def esc(v) -> str:
-    return html.escape("" if v is None else str(v))
+    """The one explicit escape: a value from data as HTML text (invisible characters shown as escapes)."""
+    return html.escape(visible(v))
 
 
 class Money:
@@ -98,11 +105,6 @@ def table(df: pd.DataFrame, num: Iterable[str] = (), highlight: Iterable[int] = 
     return render("table.html.j2", columns=columns, rows=rows)
 
 
-def _table(df: pd.DataFrame, num: set[str] = frozenset(), aliases: dict | Redactor | None = None) -> str:
-    out = table(df, num)
-    return redact_text(out, aliases) if aliases else out
-
-
 def fig_html(fig, alt: str = "") -> str:
     """A figure as an embedded PNG (closed afterwards); alt text from the axes titles unless given."""
     if not alt:
@@ -118,8 +120,9 @@ def fig_html(fig, alt: str = "") -> str:
     return f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{b64}'></figure>"
 
 
-def show(*items, redactor: Redactor = NO_REDACTION) -> None:
-    """Display HTML strings (redacted, wrapped in the kit's styles) and figures (as PNG) in a notebook."""
+def show(*items) -> None:
+    """Display HTML strings (wrapped in the kit's styles) and figures (as PNG) in a notebook. The strings were built
+    from values already redacted (see :class:`~tracker_utils.report.redact.Redactor`): nothing here rewrites markup."""
     from IPython.display import HTML, display
     from matplotlib.figure import Figure
     for it in items:
@@ -128,4 +131,4 @@ def show(*items, redactor: Redactor = NO_REDACTION) -> None:
         if isinstance(it, Figure):
             display(HTML(wrap(fig_html(it))))
         else:
-            display(HTML(wrap(redactor(str(it)))))
+            display(HTML(wrap(str(it))))

@@ -11,8 +11,8 @@ from tracker_utils import handoff
 from tracker_utils.config import Params, resolve_path, run_dir
 from tracker_utils.io import read_json
 from tracker_utils.report.html import badge, box, esc, wrap
-from tracker_utils.report.redact import Redactor
 from tracker_utils.report import catalog
+from tracker_utils.report.period import redacted_states, redactor_for
 from tracker_utils.report.rollup import RollupData, headline, runs_table
 from tracker_utils.text import count
 
@@ -38,7 +38,7 @@ def stale_elsewhere(p: Params, states: list[dict]) -> list[tuple[str, str, int]]
     return found
 
 
-def _period_links(out: Path, name: str, roll: dict | None) -> tuple[str, str]:
+def _period_links(out: Path, name: str, roll: dict | None, r=lambda v: v) -> tuple[str, str]:
     """The links of one period folder: its roll-up and its files, or why there is none."""
     folder = out / catalog.PERIODS / name
     roll = roll if roll is not None else (read_json(folder / "rollup.json") if (folder / "rollup.json").exists() else {})
@@ -49,7 +49,7 @@ def _period_links(out: Path, name: str, roll: dict | None) -> tuple[str, str]:
         return (f"<a href='{catalog.PERIODS}/{esc(name)}/rollup.html'><b>Roll-up {esc(name)}</b></a>"
                 + (f" &middot; {files}" if files else "")), "note"
     if roll.get("status") == "failed":
-        return f"{badge('failed', 'bad')} The roll-up report of {esc(name)} failed: {esc(roll.get('error', ''))}", "bad"
+        return f"{badge('failed', 'bad')} The roll-up report of {esc(name)} failed: {esc(r(roll.get('error', '')))}", "bad"
     return f"No roll-up report of {esc(name)} yet.", "warn"
 
 
@@ -64,24 +64,18 @@ def write_index(p: Params, outcomes, rollups: dict | None = None) -> Path:
         if catalog.DATE_DIR.fullmatch(d):
             entries[(d, r)] = catalog.entry(out, d, r, o)
     months = catalog.by_month([entries[k] for k in sorted(entries)])
-    principals = set()
-    if p.redact:
-        for e in entries.values():
-            f = run_dir(p.output_dir, e.date, e.region) / "data" / "price_logs.parquet"
-            if e.status == "complete" and f.exists():
-                principals |= set(pd.read_parquet(f, columns=["principal"])["principal"].dropna().unique())
-    r = Redactor(p.redact, p.account, principals)
+    r = redactor_for(p, [e.__dict__ for e in entries.values()])
     rollups = rollups or {}
     sections = []
     for m in months:
-        states = [e.__dict__ for e in m.entries]
-        rd = RollupData(p, states, pd.DataFrame(), [], r)
-        links, kind = _period_links(out, m.name, rollups.get(m.name))
+        states = redacted_states(r, [e.__dict__ for e in m.entries])
+        rd = RollupData(r.params(p), states, pd.DataFrame(), [], r)
+        links, kind = _period_links(out, m.name, rollups.get(m.name), r)
         sections.append(f"<h2>{esc(_month_name(m.name))}</h2>" + box(links, kind)
                         + (headline(rd) if rd.summaries else "") + runs_table(rd))
     others = [f.name for f in catalog.periods_written(out) if f.name not in {m.name for m in months}]
     if others:
-        sections.append("<h2>Other periods</h2>" + "".join(box(_period_links(out, n, rollups.get(n))[0], "note")
+        sections.append("<h2>Other periods</h2>" + "".join(box(_period_links(out, n, rollups.get(n), r)[0], "note")
                                                           for n in others))
     n_all = len(entries)
     n_ok = sum(e.status == "complete" for e in entries.values())
@@ -92,7 +86,7 @@ def write_index(p: Params, outcomes, rollups: dict | None = None) -> Path:
               + (f", {badge(f'{n_stale} stale', 'warn')}" if n_stale else "")
               + (f", {badge(f'{n_inc} incomplete', 'warn')}" if n_inc else ""))
     stale = stale_elsewhere(p, [e.__dict__ for e in entries.values()])
-    body = (f"<h1>Amazon Bedrock usage reports</h1><p class='sub'>Account {esc(p.account)} &middot; "
+    body = (f"<h1>Amazon Bedrock usage reports</h1><p class='sub'>Account {esc(r(p.account))} &middot; "
             f"{n_all} date-region reports in this folder: {counts} &middot; "
             f"updated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC</p>"
             + "".join(sections)
@@ -102,7 +96,7 @@ def write_index(p: Params, outcomes, rollups: dict | None = None) -> Path:
             + "<p class='sub'>A report is complete when its summary.json exists. Failed, stale and incomplete ones are "
               "redone by running a command that covers them again (completed ones are skipped).</p>")
     page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
-            f"<title>Bedrock usage reports</title>{INDEX_CSS}</head><body>" + wrap(r(body)) + "</body></html>")
+            f"<title>Bedrock usage reports</title>{INDEX_CSS}</head><body>" + wrap(body) + "</body></html>")
     idx = out / "index.html"
     tmp = idx.with_suffix(".html.tmp")
     tmp.write_text(page)

@@ -18,7 +18,7 @@ from tracker_utils.io import read_json, read_parquet
 from tracker_utils.money import dsum
 from tracker_utils.report import catalog
 from tracker_utils.report.html import show
-from tracker_utils.report.redact import Redactor
+from tracker_utils.report.redact import Redactor, run_principals
 from tracker_utils.schema import TOKENS
 
 
@@ -73,7 +73,7 @@ class RollupData:
         return self.redactor
 
     def show(self, *items) -> None:
-        show(*items, redactor=self.redactor)
+        show(*items)
 
 
 def load(params_file: str = "", output_dir: str = "", interactive: bool = False, period: str = "") -> RollupData:
@@ -95,8 +95,24 @@ def load(params_file: str = "", output_dir: str = "", interactive: bool = False,
     start = (dt.date.fromisoformat(p.start) - dt.timedelta(days=p.anomaly_window_days)).isoformat()
     history = completed_summaries(p.output_dir, p.regions, before=(dt.date.fromisoformat(p.start) - dt.timedelta(days=1)).isoformat(),
                                   after=start)
-    principals = pl["principal"].dropna().unique() if not pl.empty else []
-    return RollupData(p, states, pl, history, Redactor(p.redact, p.account, principals), interactive, period)
+    r = redactor_for(p, states)
+    return RollupData(r.params(p), redacted_states(r, states), r.frame(pl), [r.obj(h) for h in history], r,
+                      interactive, period)
+
+
+def redactor_for(p: Params, states: list[dict]) -> Redactor:
+    """The period's redactor (a no-op unless ``redact``): it knows every principal of the completed date-regions."""
+    principals: set[str] = set()
+    if p.redact:
+        for st in states:
+            if st["status"] == "complete":
+                principals |= run_principals(run_dir(p.output_dir, st["date"], st["region"]))
+    return Redactor(p.redact, p.account, principals)
+
+
+def redacted_states(r: Redactor, states: list[dict]) -> list[dict]:
+    """The states as a shared page shows them: summaries and error messages redacted (values, before rendering)."""
+    return [{**st, "summary": r.obj(st["summary"]), "error": r(st["error"])} for st in states] if r.enabled else states
 
 
 def totals(rd: RollupData) -> dict:

@@ -2,13 +2,56 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
+import re
 import sys
 
 from tracker_utils import money
-from tracker_utils.config import ParamError
+from tracker_utils.config import KNOWN_REGIONS, ParamError
 from tracker_utils.price import book as price_book
+
+DESCRIPTION = ("bedrock-tracker: run the pipeline, build the demo account, quote prices, refresh the price book, "
+               "set up Athena. Every error is one line; --debug shows the traceback.")
+
+
+def did_you_mean(word: str, choices, n: int = 1) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(str(word), sorted(map(str, choices)), n=n, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and a suggestion for a misspelled choice (a subcommand, a tier...)."""
+
+    def error(self, message: str):
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'([^']*)'", m.group(2))
+            message += did_you_mean(m.group(1), choices)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def count(text: str) -> int:
+    """A token count: a whole number, zero or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is negative: a token count is zero or more")
+    return n
+
+
+def at_least_one(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: must be 1 or more")
+    return n
 
 RUN_FLAGS = {
     # flag: (params key, help)
@@ -34,7 +77,9 @@ def _add_run_args(sp: argparse.ArgumentParser, with_range: bool = True) -> None:
         sp.add_argument("--end", help="last ISO day (UTC), inclusive")
         sp.add_argument("--regions", help="comma-separated regions, e.g. us-east-1,ap-northeast-2")
     sp.add_argument("--params", default="", help="params YAML (default params/default.yaml)")
-    sp.add_argument("--jobs", type=int, default=1, help="date-region chains run in parallel")
+    sp.add_argument("--jobs", type=at_least_one, default=None,
+                    help="date-region chains run in parallel, 1 or more (default: the params file's jobs)")
+    sp.add_argument("--yes", action="store_true", help="start a run of more than max_chains date-region chains")
     sp.add_argument("--force", action="store_true", help="redo dates and regions that are already complete")
     sp.add_argument("--strict", action="store_true", default=None, help="fail on the first bad record")
     sp.add_argument("--redact", action="store_true", default=None, help="alias principals and account ids in reports")
@@ -59,7 +104,7 @@ def _overrides(args) -> dict:
 
 def cmd_run(args) -> int:
     from tracker_utils.run import runner
-    outcomes = runner.run(args.params, _overrides(args), force=args.force, jobs=args.jobs)
+    outcomes = runner.run(args.params, _overrides(args), force=args.force, jobs=args.jobs, yes=args.yes)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
@@ -73,8 +118,9 @@ def cmd_rollup(args) -> int:
 def cmd_demo(args) -> int:
     from tracker_utils import demo
     from tracker_utils.run import runner
-    from tracker_utils.config import load_params, resolve_path
+    from tracker_utils.config import check_chains, load_params, resolve_path
     p = load_params(args.params or None, _overrides(args))
+    check_chains(p, args.yes)
     root = resolve_path(p.data_root)
     spec = demo.DemoSpec(start=p.start, days=len(p.dates), regions=tuple(p.regions))
     if args.per_day:
@@ -82,7 +128,7 @@ def cmd_demo(args) -> int:
     print(f"building the demo account in {root} ({spec.per_day} invocations/day, {len(spec.dates)} days, "
           f"{', '.join(spec.regions)})")
     demo.build_demo(root, spec)
-    outcomes = runner.run(args.params, {**_overrides(args), "source": "demo"}, force=True, jobs=args.jobs)
+    outcomes = runner.run(args.params, {**_overrides(args), "source": "demo"}, force=True, jobs=args.jobs, yes=args.yes)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
@@ -98,15 +144,16 @@ def cmd_build_demo(args) -> int:
 def add_price_commands(subparsers) -> None:
     """Register `price` and `prices refresh` on an argparse subparsers object."""
     p = subparsers.add_parser("price", help="price a number of tokens of one model in one region",
-                              description="Price tokens with the price book (USD, exact decimals).")
+                              description="Price tokens with the price book (USD, exact decimals). Without token "
+                                          "counts, print the model's rates per unit.")
     p.add_argument("--region", required=True, help="source region, e.g. us-east-1")
     p.add_argument("--model", required=True,
                    help="model id as logged: bare id, us./eu./apac./global. profile, or an ARN")
-    p.add_argument("--input-tokens", type=int, default=0)
-    p.add_argument("--output-tokens", type=int, default=0)
-    p.add_argument("--cache-read-tokens", type=int, default=0)
-    p.add_argument("--cache-write-tokens", type=int, default=0, help="cache writes at the 5-minute TTL")
-    p.add_argument("--cache-write-1h-tokens", type=int, default=0, help="cache writes at the 1-hour TTL")
+    p.add_argument("--input-tokens", type=count, default=0)
+    p.add_argument("--output-tokens", type=count, default=0)
+    p.add_argument("--cache-read-tokens", type=count, default=0)
+    p.add_argument("--cache-write-tokens", type=count, default=0, help="cache writes at the 5-minute TTL")
+    p.add_argument("--cache-write-1h-tokens", type=count, default=0, help="cache writes at the 1-hour TTL")
     p.add_argument("--tier", default="standard", choices=price_book.TIERS)
     p.add_argument("--date", default=None, help="price in effect on this date (YYYY-MM-DD); default today (UTC)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -135,9 +182,32 @@ def _refresh_command(args) -> int:
     return refresh_command(args)
 
 
+def check_price_args(book: price_book.PriceBook, model: str, region: str) -> None:
+    """A region Bedrock is offered in and a model the book knows, or one line with the closest match."""
+    if region not in KNOWN_REGIONS:
+        raise ParamError(f"--region: unknown region {region!r}{did_you_mean(region, KNOWN_REGIONS)}")
+    if book.resolve(model, region).base_model:
+        return
+    prefix, rest = price_book._split_profile(model.strip())
+    known = book.known_models()
+    hint = did_you_mean(rest, known)
+    if hint and prefix:
+        close = difflib.get_close_matches(rest, sorted(known), n=1, cutoff=0.6)[0]
+        hint = f" (did you mean {prefix + '.' + close!r}?)"
+    if hint:
+        raise ParamError(f"--model: {model!r} is not in the price book{hint}")
+
+
 def price_command(args, out=None) -> int:
     out = out or sys.stdout
     book = price_book.PriceBook.load(args.params_dir)
+    check_price_args(book, args.model, args.region)
+    counts = (args.input_tokens, args.output_tokens, args.cache_read_tokens, args.cache_write_tokens,
+              args.cache_write_1h_tokens)
+    if not any(counts):
+        rates = book.rates(args.model, args.region, tier=args.tier, on=args.date)
+        if rates:
+            return _print_rates(book, args, rates, out)
     q = book.quote(args.model, args.region, input_tokens=args.input_tokens, output_tokens=args.output_tokens,
                    cache_read_tokens=args.cache_read_tokens, cache_write_tokens=args.cache_write_tokens,
                    cache_write_1h_tokens=args.cache_write_1h_tokens, tier=args.tier, on=args.date)
@@ -165,6 +235,23 @@ def price_command(args, out=None) -> int:
         if not args.json and q["unpriced"]:
             print("unpriced: the total above leaves these tokens out", file=out)
         return 2
+    return 0
+
+
+def _print_rates(book: price_book.PriceBook, args, rates: list[dict], out) -> int:
+    res = book.resolve(args.model, args.region)
+    on = price_book.to_date(args.date).isoformat()
+    if args.json:
+        print(json.dumps({"model": args.model, "base_model": res.base_model, "region": args.region, "scope": res.scope,
+                          "tier": args.tier, "date": on, "rates": rates}), file=out)
+        return 0
+    print(f"model   {args.model} -> {res.base_model} ({book.display_name(res.base_model)})", file=out)
+    print(f"region  {args.region}  scope {res.scope}  kind {res.kind}  tier {args.tier}  date {on}", file=out)
+    print(f"{'unit':<16}{'usd_per_1k':>14}{'usd_per_1m':>14}", file=out)
+    for r in rates:
+        per_m = money.dec(r["usd_per_1k"]) * 1000
+        print(f"{r['unit']:<16}{r['usd_per_1k']:>14}{money.plain(per_m):>14}", file=out)
+    print("no token counts given: these are the rates (pass --input-tokens ... to price a call)", file=out)
     return 0
 
 
@@ -217,7 +304,8 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="bedrock-tracker", description=__doc__)
+    ap = Parser(prog="bedrock-tracker", description=DESCRIPTION)
+    ap.add_argument("--debug", action="store_true", help="show the traceback of an error")
     loud = ap.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="store_true", help="also say what each step does (debug log)")
     loud.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -250,8 +338,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ParamError as e:
-        print(f"bedrock-tracker: parameter error: {e}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"bedrock-tracker: parameter error: {one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bedrock-tracker: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every error is one line unless --debug
+        if args.debug:
+            raise
+        print(f"bedrock-tracker: {type(e).__name__}: {one_line(e)} (--debug shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 400 else text[:399] + "…"
 
 
 if __name__ == "__main__":

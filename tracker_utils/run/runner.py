@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from filelock import FileLock, Timeout
 
 from tracker_utils import handoff
-from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, load_params, resolve_path, run_dir,
-                                  write_snapshot)
+from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, check_chains, load_params, resolve_path,
+                                  run_dir, write_snapshot)
 from tracker_utils.io import read_json, write_json
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks, log_cells,
                                         ensure_kernel, execute, export_html)
@@ -108,7 +108,8 @@ def _run_locked(p: Params, date: str, region: str, rd, force: bool) -> Outcome:
             out.notebook_seconds[nb] = round(time.perf_counter() - t1, 2)
     if out.status == "complete":
         export_html(rd / "04_report.ipynb", rd / "report.html", hide_code=True)
-        summary = read_json(rd / "data" / "summary.json")
+        from tracker_utils.report.redact import shared_summary
+        summary = shared_summary(p, rd, read_json(rd / "data" / "summary.json"))   # redacted with redact: shared
         write_json(rd / "summary.json", summary)        # last, atomically: its presence means complete
     out.seconds = round(time.perf_counter() - t0, 2)
     write_json(rd / "run.json", {**out.__dict__, "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
@@ -157,13 +158,18 @@ def _chains(p: Params, pairs: list[tuple[str, str]], force: bool, jobs: int, log
     return sorted(outcomes, key=lambda o: order.get((o.date, o.region), 0))
 
 
-def run(params_file: str = "", overrides: dict | None = None, force: bool = False, jobs: int = 1,
-        log=None) -> list[Outcome]:
+def run(params_file: str = "", overrides: dict | None = None, force: bool = False, jobs: int | None = None,
+        log=None, yes: bool = False) -> list[Outcome]:
     """Validate everything up front, run every date and region, rebuild the periods the run touched (the calendar
-    months of its dates, month to date) and the index of every report. Returns the outcomes."""
+    months of its dates, month to date) and the index of every report. Returns the outcomes.
+    ``jobs`` None: the params' ``jobs``. A run of more than ``max_chains`` chains is refused unless ``yes``."""
     log = log or logger.info
     overrides = dict(overrides or {})
+    if jobs is not None:
+        overrides["jobs"] = jobs
     p = load_params(params_file or None, overrides)     # raises ParamError before any work
+    check_chains(p, yes)
+    jobs = p.jobs
     pairs = [(d, r) for d in p.dates for r in p.regions]
     log(f"bedrock-tracker: {len(pairs)} report(s): {p.start}..{p.end} x {', '.join(p.regions)} (source {p.source}, jobs {jobs})")
     t0 = time.perf_counter()
