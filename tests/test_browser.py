@@ -118,13 +118,15 @@ def test_index_report_and_rollup_in_chromium(demo_run, tmp_path):
     index = out / "index.html"
     refs = check_static(index)
     links = [r for _, k, r in refs.refs if k == "href" and r.endswith(".html")]
-    assert "rollup.html" in links and sum(link.endswith("/report.html") for link in links) == 6
+    assert "periods/2026-11/rollup.html" in links and sum(link.endswith("/report.html") for link in links) == 6
     assert check_in_browser(index, tmp_path, shots, "index", 1400)["images"] == []
     report = out / "2026-11-03" / "us-east-1" / "report.html"
     n = check_static(report).imgs
     res = check_in_browser(report, tmp_path, shots, "report-2026-11-03-us-east-1", 7000)
     assert len(res["images"]) == n >= 4
-    roll = out / "rollup.html"
+    roll = out / "periods" / "2026-11" / "rollup.html"      # one period's roll-up (its links go up two folders)
+    assert all((roll.parent / r).resolve().exists() for _, k, r in check_static(roll).refs
+               if k == "href" and r.endswith(".html") and not r.startswith("http"))
     n = check_static(roll).imgs
     res = check_in_browser(roll, tmp_path, shots, "rollup", 5000)
     assert len(res["images"]) == n >= 2

@@ -131,7 +131,11 @@ def test_headline_figures_are_exact(demo_run):
     assert f["billed"] == billed[2]
     assert f["change"] == billed[2] - billed[1]
     assert f["mtd"] == sum(billed) and f["mtd_days"] == 3
-    assert f["forecast"] == sum(billed) / 3 * 30                 # the average reported day, for all 30 days
+    # month to date + the average reported day for each of the 26 days after 2026-11-04 (tracker_utils.budgets)
+    assert f["forecast"] == sum(billed) + sum(billed) / 3 * 26
+    mean = sum(billed) / 3
+    sd = (sum((b - mean) ** 2 for b in billed) / 2).sqrt()
+    assert f["forecast_range"].high - f["forecast"] == Decimal("1.96") * sd * Decimal(26).sqrt()
     html = report.headline(d)
     assert money.cents(f["change"], sign=True) in html and money.cents(f["forecast"]) in html
 
@@ -148,8 +152,9 @@ def test_cents_and_pct():
 # --- the roll-up, the chargeback files and the index ------------------------------------------------------------
 def test_rollup_report_and_chargeback_files(demo_run):
     out, _, _, truth = demo_run
-    page = out / "rollup.html"
-    assert page.exists() and (out / "rollup.ipynb").exists()
+    period = out / "periods" / "2026-11"            # the demo's month, month to date
+    page = period / "rollup.html"
+    assert page.exists() and (period / "rollup.ipynb").exists()
     html = _text(page)
     assert_shareable(html, "rollup.html")
     summaries = [json.loads((out / k / "summary.json").read_text()) for k in truth["runs"]]
@@ -162,9 +167,11 @@ def test_rollup_report_and_chargeback_files(demo_run):
     for alt in ("Daily billed cost per model", "Daily cost per application"):
         assert alt in html
     # chargeback: exact sums over the completed summaries, beside rollup.html
-    with open(out / "chargeback.csv") as f:
+    with open(period / "chargeback.csv") as f:
         rows = list(csv.DictReader(f))
-    doc = json.loads((out / "chargeback.json").read_text())
+    doc = json.loads((period / "chargeback.json").read_text())
+    assert {(r["period_start"], r["period_end"], r["currency"]) for r in rows} == {("2026-11-02", "2026-11-04", "USD")}
+    assert doc["period"] == {"start": "2026-11-02", "end": "2026-11-04", "name": "2026-11"}
     assert [r["app"] for r in rows] == [a["app"] for a in doc["applications"]]
     assert set(rows[0]) >= {"app", "team", "cost_centre", "invocations", "input_tokens", "output_tokens", "tokens",
                             "cost_usd", "billed_share_usd", "share_of_bill_pct"}
@@ -196,8 +203,9 @@ def test_rollup_report_and_chargeback_files(demo_run):
 def test_index_links_every_report_and_the_rollup(demo_run):
     out, _, _, truth = demo_run
     html = _text(out / "index.html")
-    for href in ("rollup.html", "chargeback.csv", "chargeback.json"):
-        assert f'href="{href}"' in html and (out / href).exists()
+    for href in ("rollup.html", "chargeback.csv", "chargeback.json", "by_day_region.csv"):
+        assert f'href="periods/2026-11/{href}"' in html and (out / "periods" / "2026-11" / href).exists()
+    assert "<h2>November 2026</h2>" in html
     for key in truth["runs"]:
         s = json.loads((out / key / "summary.json").read_text())
         row = re.search(rf"<tr[^>]*><td>{key.split('/')[0]}</td><td>{key.split('/')[1]}</td>(.*?)</tr>", html).group(1)
@@ -217,10 +225,10 @@ def test_index_and_rollup_show_failed_and_incomplete_runs(demo_run, tmp_path):
     failed.mkdir(parents=True)
     (failed / "run.json").write_text(json.dumps({"status": "failed", "failed_notebook": "02_price", "failed_cell": 3,
                                                  "error": "KeyError: 'boom'\nmore"}))
-    idx = _text(index.write_index(p, None, {"status": "failed", "error": "ValueError: no"}))
+    idx = _text(index.write_index(p, None, {"2026-11": {"status": "failed", "error": "ValueError: no"}}))
     assert re.search(r"<td>2026-11-03</td><td>us-east-1</td>.*?failed.*?02_price.ipynb cell 3.*?KeyError", idx)
     assert re.search(r"<td>2026-11-04</td><td>us-east-1</td>.*?incomplete", idx)
-    assert "roll-up report failed" in idx and 'href="rollup.html"' not in idx
+    assert "roll-up report of 2026-11 failed" in idx and 'periods/2026-11/rollup.html' not in idx
     pf2 = tmp_path / "params.yaml"
     pf2.write_text(yaml.safe_dump(p.to_dict()))
     rd = rollup.load(params_file=str(pf2))
@@ -325,7 +333,8 @@ def redacted_run(small_demo, tmp_path_factory):
     o = runner.run_one(str(pf), {}, spec.start, "us-east-1", force=True)
     assert o.status == "complete", o.error
     p = load_params(str(pf))
-    assert runner.run_rollup(p)["status"] == "complete"
+    from tracker_utils.report import catalog
+    assert runner.run_rollup(p, catalog.month_period(out, spec.start[:7], p.regions))["status"] == "complete"
     index.write_index(p, [o])
     return out, spec.start
 
@@ -347,7 +356,7 @@ def test_redacted_reports_name_no_principal_and_no_account(redacted_run, demo_ru
     secrets = _secrets(out / date / "us-east-1")
     assert {"ChatbotProd-BedrockRole", "alice", "bob.data", "carol", "123456789012"} <= secrets
     assert any(re.fullmatch(r"chatbotprod-[0-9a-f]{8}", s) for s in secrets)       # session names too
-    pages = [out / date / "us-east-1" / "report.html", out / "rollup.html", out / "index.html"]
+    pages = [out / date / "us-east-1" / "report.html", out / "periods" / "2026-11" / "rollup.html", out / "index.html"]
     for page in pages:
         html = _text(page)
         leaked = sorted(s for s in secrets if s in html)

@@ -105,8 +105,9 @@ def test_no_payload_survives_unescaped_in_any_page(payload_run):
     # a "$\undefinedcmd$" model id used to fail 04_report (mathtext): every chain and the roll-up complete
     assert [o.status for o in outcomes] == ["complete"], [o.error for o in outcomes]
     rd = out / date / "us-east-1"
-    pages = {p.name: p.read_text() for p in [rd / "report.html", out / "rollup.html", out / "index.html"]}
-    for nb in sorted(rd.glob("0*.ipynb")) + [out / "rollup.ipynb"]:
+    roll = next(out.glob("periods/*/rollup.html"))
+    pages = {p.name: p.read_text() for p in [rd / "report.html", roll, out / "index.html"]}
+    for nb in sorted(rd.glob("0*.ipynb")) + [roll.with_suffix(".ipynb")]:
         pages[f"{nb.name} (with code)"] = _with_code(nb)
     assert len(pages) == 8
     for name, text in pages.items():
@@ -126,7 +127,7 @@ def test_no_payload_survives_unescaped_in_any_page(payload_run):
 
 def test_chargeback_csv_cells_are_not_formulas(payload_run):
     out, _, _ = payload_run
-    rows = list(csv.DictReader((out / "chargeback.csv").open()))
+    rows = list(csv.DictReader(next(out.glob("periods/*/chargeback.csv")).open()))
     mine = next(r for r in rows if r["team"] == TEAM)
     assert mine["cost_centre"] == "'" + CENTRE and mine["app"] == APP
     assert all(not r[c].startswith(("=", "+", "@", "\t", "\r")) for r in rows for c in ("app", "team", "cost_centre"))
@@ -171,7 +172,8 @@ def _secrets(rd: Path) -> set[str]:
     return out
 
 
-SHARED = ["index.html", "rollup.html", "chargeback.csv", "chargeback.json", "*/*/report.html", "*/*/summary.json"]
+SHARED = ["index.html", "periods/*/rollup.html", "periods/*/chargeback.csv", "periods/*/chargeback.json",
+          "periods/*/by_day_region.csv", "periods/*/focus.csv", "*/*/report.html", "*/*/summary.json"]
 
 
 def test_redacted_bundle_holds_no_principal_session_or_account(redacted_run):
@@ -181,8 +183,8 @@ def test_redacted_bundle_holds_no_principal_session_or_account(redacted_run):
     assert {"ChatbotProd-BedrockRole", "alice", ACCOUNT} <= secrets
     assert any(re.fullmatch(r"chatbotprod-[0-9a-f]{8}", s) for s in secrets)                # session names too
     files = [p for pat in SHARED for p in out.glob(pat)]
-    assert {p.name for p in files} == {"index.html", "rollup.html", "chargeback.csv", "chargeback.json", "report.html",
-                                       "summary.json"}
+    assert {p.name for p in files} >= {"index.html", "rollup.html", "chargeback.csv", "chargeback.json",
+                                       "by_day_region.csv", "report.html", "summary.json"}
     for p in files:
         text = p.read_text()
         leaked = sorted(s for s in secrets if s in text)
@@ -194,7 +196,7 @@ def test_redacted_bundle_holds_no_principal_session_or_account(redacted_run):
 def test_short_names_do_not_touch_markup(redacted_run):
     out, date = redacted_run
     report = (out / date / "us-east-1" / "report.html").read_text()
-    rollup = (out / "rollup.html").read_text()
+    rollup = next(out.glob("periods/*/rollup.html")).read_text()
     for page in (report, rollup, (out / "index.html").read_text()):
         assert "<user-" not in page and "</user-" not in page                               # no tag was rewritten
     assert report.count("<td") > 50 and report.count("<b>") > 5 and "<table" in report

@@ -83,6 +83,7 @@ class Params:
     athena_output: str = ""              # s3://bucket/prefix/ for Athena results
     app_filter: str = ""                 # only usage of this application (data, never SQL text)
     apps_file: str = "params/apps.yaml"
+    budgets_file: str = "params/budgets.yaml"   # monthly budgets (absent: none); see params/budgets.example.yaml
     prices_dir: str = "params"
     tolerance_tokens_pct: float = 0.5    # logs vs CloudWatch: hourly differences within this are noise
     tolerance_cost_pct: float = 1.0      # bill vs priced CloudWatch: differences within this are rounding

@@ -16,6 +16,7 @@ import pandas as pd
 
 from tracker_utils.report import anomalies
 from tracker_utils.apps import is_unattributed, unmatched
+from tracker_utils import budgets
 from tracker_utils.config import RunConfig
 from tracker_utils.text import count, difference
 from tracker_utils.io import read_json, read_parquet
@@ -197,14 +198,15 @@ def headline_figures(d: ReportData) -> dict:
     month = [x for k, x in sorted(others.items()) if k[:7] == s["date"][:7] and k <= s["date"]]
     mtd = dsum(x["totals"]["billed_cost_usd"] for x in month)
     days_in_month = calendar.monthrange(day.year, day.month)[1]
-    # run rate: the average reported day, for every day of the month (days not reported, past or future, at the average)
-    forecast = mtd / len(month) * days_in_month if month else Decimal(0)
+    # the month-end forecast: one method for every page (tracker_utils.budgets.forecast)
+    fc = budgets.forecast({x["date"]: Decimal(x["totals"]["billed_cost_usd"]) for x in month}, s["date"][:7])
+    forecast = fc.value
     un, total_share = _unattributed(s.get("apps", []))
     return {"billed": billed, "logs": logs, "explained_pct": t.get("explained_pct"), "lower_bound": t.get("lower_bound"),
             "previous": Decimal(prev["totals"]["billed_cost_usd"]) if prev else None,
             "change": (billed - Decimal(prev["totals"]["billed_cost_usd"])) if prev else None,
             "mtd": mtd, "mtd_days": len(month), "day_of_month": day.day, "days_in_month": days_in_month,
-            "forecast": forecast, "unattributed": un, "apps_total": total_share,
+            "forecast": forecast, "forecast_range": fc, "unattributed": un, "apps_total": total_share,
             "logs_invocations": t["logs_invocations"], "cloudwatch_invocations": t["cloudwatch_invocations"]}
 
 
@@ -224,7 +226,9 @@ def headline(d: ReportData) -> str:
         ("Change vs previous day", change, change_sub),
         ("Month to date", cents(f["mtd"]), f"{f['mtd_days']} day{'s' if f['mtd_days'] != 1 else ''} reported"
          + (f", {missing} missing" if missing > 0 else "")),
-        ("Month-end forecast", cents(f["forecast"]), f"average reported day x {f['days_in_month']} days"),
+        ("Month-end forecast", cents(f["forecast"]), "range " + (f"{cents(f['forecast_range'].low)} to "
+                                                                  f"{cents(f['forecast_range'].high)}" if f["forecast_range"].low is not None
+                                                                  else "n/a (one reported day)") + "; this region"),
         ("Unattributed", cents(f["unattributed"]), f"{pct(f['unattributed'], f['apps_total'])} of the bill: no rule in apps.yaml"),
         ("Invocations", f"{f['logs_invocations']:,}", f"logs; CloudWatch counted {f['cloudwatch_invocations']:,}"),
     ]

@@ -60,9 +60,12 @@ def write_index(p: Params, outcomes, rollups: dict | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     by = {(o.date, o.region): o for o in (outcomes or [])}
     entries = {(e.date, e.region): e for e in catalog.scan(out)}
-    for (d, r), o in by.items():
+    for d in p.dates:                 # the chains this run asked for, even those that never started
+        for rg in p.regions:
+            entries.setdefault((d, rg), catalog.entry(out, d, rg))
+    for (d, rg), o in by.items():
         if catalog.DATE_DIR.fullmatch(d):
-            entries[(d, r)] = catalog.entry(out, d, r, o)
+            entries[(d, rg)] = catalog.entry(out, d, rg, o)
     months = catalog.by_month([entries[k] for k in sorted(entries)])
     r = redactor_for(p, [e.__dict__ for e in entries.values()])
     rollups = rollups or {}

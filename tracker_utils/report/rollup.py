@@ -17,6 +17,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from tracker_utils import budgets
 from tracker_utils.report import anomalies
 from tracker_utils.report.period import RollupData, completed_summaries, load, run_states, totals  # noqa: F401
 from tracker_utils.report.chargeback import chargeback_table, write_chargeback  # noqa: F401
@@ -62,6 +63,30 @@ def status_box(rd: RollupData) -> str:
                f"not in any total below)<ul>{items}</ul>", "bad")
 
 
+def _forecast_kpi(rd: RollupData) -> tuple[str, str, str]:
+    """The month-end forecast of the period's last month (tracker_utils.budgets.forecast: one method everywhere)."""
+    ss = rd.summaries
+    if not ss:
+        return ("Month-end forecast", "n/a", "no reported day")
+    month = max(s["date"] for s in ss)[:7]
+    daily: dict[str, Decimal] = {}
+    for s in ss:
+        if s["date"][:7] == month:
+            daily[s["date"]] = daily.get(s["date"], Decimal(0)) + Decimal(s["totals"]["billed_cost_usd"])
+    f = budgets.forecast(daily, month)
+    rng = f"{cents(f.low)} to {cents(f.high)}" if f.low is not None else "n/a (one reported day)"
+    return ("Month-end forecast", cents(f.value), f"{month}, range {rng}")
+
+
+def budget_box(rd: RollupData) -> str:
+    """The budgets of the period's last month (actual month to date, forecast, status)."""
+    from tracker_utils.report import alerts
+    if not rd.summaries:
+        return ""
+    month = max(s["date"] for s in rd.summaries)[:7]
+    return alerts.budget_box(rd.params, month, rd.summaries)
+
+
 def headline(rd: RollupData) -> str:
     t = totals(rd)
     per_day = t["billed"] / t["days"] if t["days"] else Decimal(0)
@@ -70,7 +95,7 @@ def headline(rd: RollupData) -> str:
         ("Cost from logs", cents(t["logs"]), "lower bound: unpriced models" if t["lower_bound"] else "logs x price book"),
         ("Share explained by logs", pct(t["logs"], t["billed"]), "cost from logs / billed"),
         ("Average day", cents(per_day), "billed, all regions"),
-        ("30-day run rate", cents(per_day * 30), "average day x 30"),
+        _forecast_kpi(rd),
         ("Unattributed", cents(t["unattributed"]), f"{pct(t['unattributed'], t['apps_share'])} of the bill"),
         ("Invocations", f"{t['logs_invocations']:,}", f"logs; CloudWatch counted {t['cloudwatch_invocations']:,}"),
     ])

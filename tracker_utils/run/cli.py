@@ -9,6 +9,7 @@ import re
 import sys
 
 from tracker_utils import money
+from tracker_utils.budgets import EXIT_OVER
 from tracker_utils.config import KNOWN_REGIONS, ParamError
 from tracker_utils.price import book as price_book
 
@@ -105,7 +106,14 @@ def _overrides(args) -> dict:
 def cmd_run(args) -> int:
     from tracker_utils.run import runner
     outcomes = runner.run(args.params, _overrides(args), force=args.force, jobs=args.jobs, yes=args.yes)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return _exit_code(outcomes)
+
+
+def _exit_code(outcomes) -> int:
+    """0: done; 1: a chain or roll-up failed; 3: done, and a budget is over (see params/budgets.example.yaml)."""
+    if any(o.status == "failed" for o in outcomes):
+        return 1
+    return EXIT_OVER if getattr(outcomes, "over_budget", False) else 0
 
 
 def cmd_rollup(args) -> int:
@@ -129,7 +137,7 @@ def cmd_demo(args) -> int:
           f"{', '.join(spec.regions)})")
     demo.build_demo(root, spec)
     outcomes = runner.run(args.params, {**_overrides(args), "source": "demo"}, force=True, jobs=args.jobs, yes=args.yes)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return _exit_code(outcomes)
 
 
 def cmd_build_demo(args) -> int:

@@ -183,6 +183,7 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
     with FileLock(str(out / ".rollup.lock")):    # one roll-up and index at a time, whatever runs share the folder
         rolls = {per.label: run_rollup(p, per, log=log) for per in periods}
         index = write_index(p, outcomes, rolls)
+        alerts = _alerts(p, periods, log)
     failed = [o for o in outcomes if o.status == "failed"]
     log(f"done in {time.perf_counter() - t0:.1f}s: {sum(o.status == 'complete' for o in outcomes)} complete, "
         f"{sum(o.status == 'skipped' for o in outcomes)} already complete, {len(failed)} failed")
@@ -197,7 +198,36 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
             outcomes.append(Outcome(name, "all regions", "failed", failed_notebook="05_rollup",
                                     error=roll.get("error", "")))
     log(str(index))
-    return outcomes
+    return RunResult(outcomes, alerts)
+
+
+class RunResult(list):
+    """The outcomes of a run (a list, as before), with the budgets over or at risk of the months it touched."""
+
+    def __init__(self, outcomes: list[Outcome], alerts: list[dict]):
+        super().__init__(outcomes)
+        self.alerts = alerts
+
+    @property
+    def over_budget(self) -> bool:
+        return any(a["status"] == "over" for a in self.alerts)
+
+
+def _alerts(p: Params, periods, log) -> list[dict]:
+    """alerts.json of every month the run touched; the budgets at risk or over, said in one line each."""
+    from tracker_utils.report import alerts, catalog
+    found = []
+    for per in periods:
+        if not per.is_month:
+            continue
+        ss = [e.summary for e in catalog.scan(p.output_dir)
+              if e.status == "complete" and e.date[:7] == per.name and e.region in per.regions]
+        doc = alerts.write_alerts(p, per.name, ss, per.folder(p.output_dir))
+        for r in doc["over"] + doc["at_risk"]:
+            found.append(r)
+            log(f"BUDGET {r['status'].upper().replace('_', ' ')} {per.name} {r['scope']} {r['name'] or 'total'}: "
+                f"${r['mtd_usd']} to date, forecast ${r['forecast_usd']} for a budget of ${r['budget_usd']}")
+    return found
 
 
 def _redo_stale(p: Params, outcomes: list[Outcome], log) -> list[Outcome]:
