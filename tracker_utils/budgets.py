@@ -116,7 +116,8 @@ def _check_name(path: Path, scope: str, name: str, known: dict[str, set[str]] | 
     if scope == "app" and name.startswith(("role:", "user:")):     # usage no rule matches, named after its principal
         return
     hint = difflib.get_close_matches(name, sorted(known.get(scope, set())), n=1)
-    raise BudgetError(f"{path.name}: {scope.replace('_', ' ')} {name!r} is not in apps.yaml"
+    noun = {"app": "application", "team": "team", "cost_centre": "cost centre"}[scope]
+    raise BudgetError(f"{path.name}: {noun} {name!r} is not in apps.yaml"
                      + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
 

@@ -112,6 +112,8 @@ def write_chargeback(rd: RollupData) -> tuple[Path, Path]:
     csv_path = _write_csv(out / "chargeback.csv", PERIOD_COLUMNS + cols, [{**period, **r} for r in rows])
     _write_csv(out / "by_day_region.csv", ["date", "region", *cols[:5], *TOKENS, *SHARE_COLUMNS, "status"],
                by_day_region(rd))
+    from tracker_utils.report import focus
+    _write_csv(out / "focus.csv", focus.COLUMNS, focus.rows(rd))
     t = totals(rd)
     doc = {"period": {"start": p.start, "end": p.end, "name": rd.period}, "regions": p.regions, "currency": "USD",
            "reports_included": [f"{s['date']}/{s['region']}" for s in rd.summaries],
