@@ -291,3 +291,26 @@ def test_wrong_prefix_on_a_local_source_is_a_finding(small_demo, tmp_path):
     assert json.loads(cfg.data("collect.json").read_text())["data_quality"]["logs_location"] == finding
     right = run_cfg(tmp_path / "right", date, REGION, source="local", data_root=str(root), regions=[REGION])
     assert "logs_location" not in collect.run(right)["data_quality"]
+
+
+def test_doctor_without_a_params_file_for_the_account(root_logging, tmp_path):
+    """The first thing a new user types: the default (demo) params. The checks read the logging configuration and
+    --write-params gives a file on which doctor finds nothing wrong."""
+    moto, spec = root_logging["moto"], root_logging["spec"]
+    written = tmp_path / "mine.yaml"
+    rc, text = _doctor("--endpoint-url", moto.endpoint, "--regions", REGION, "--until", spec.dates[-1], "--json",
+                       "--write-params", str(written))
+    report = json.loads(text)
+    assert [r["status"] for r in report["checks"] if r["check"] == "params"] == ["warn", "ok"]
+    assert rc == 0 and report["discovered"] == {REGION: {"logs_bucket": ROOT_BUCKET, "logs_prefix": ""}}
+    values = yaml.safe_load(written.read_text())
+    assert (values["source"], values["logs_bucket"], values["logs_prefix"]) == ("aws", ROOT_BUCKET, "")
+    assert _doctor("--params", str(written), "--until", spec.dates[-1])[0] == 0
+
+
+def test_doctor_reports_a_missing_bucket_as_one_row(root_logging, tmp_path):
+    moto, spec = root_logging["moto"], root_logging["spec"]
+    pf = _params(tmp_path, moto, spec, "nobucket.yaml", logs_bucket="no-such-bucket-here", logs_prefix="")
+    rc, text = _doctor("--params", str(pf), "--until", spec.dates[-1], "--json")
+    row, = _rows(json.loads(text), "log objects")
+    assert rc == 1 and row["status"] == "fail" and "NoSuchBucket" in row["detail"] and "\n" not in row["detail"]

@@ -21,6 +21,7 @@ A failed call is a row naming the IAM action (:class:`tracker_utils.collect.aws.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,21 +51,37 @@ def check(params, regions: list[str] | None = None, check_bill: bool = False, un
     regions = list(regions or params.regions)
     until = until or dt.datetime.now(dt.timezone.utc).date()
     rows: list[Row] = []
-    ident = _identity(params, regions[0], rows)
+    ident = _guard(rows, "", "identity", _identity, params, regions[0], rows) or {}
+    account = ident.get("account") or params.account
+    if params.source != "aws":
+        rows.append(Row("", "params", "warn", f"the params are for source {params.source}: the checks read each "
+                        f"region's logging configuration; --write-params FILE writes a params file for this account"))
+        params = dataclasses.replace(params, source="aws", logs_bucket="", logs_prefix="", account=account)
     discovered: dict = {}
     for region in regions:
         ctx = AwsContext.from_params(params, region)
-        conf = _logging(ctx, rows)
+        conf = _guard(rows, region, "logging", _logging, ctx, rows)
         if conf and conf["s3_bucket"]:
             discovered[region] = {"logs_bucket": conf["s3_bucket"], "logs_prefix": conf["s3_prefix"]}
         _params_match(params, region, conf, rows)
-        account = ident.get("account") or params.account
-        _log_objects(ctx, params, conf, account, until, days, rows)
-        _cloudwatch(ctx, rows)
-    _bill(params, regions[0], check_bill, until, rows)
+        _guard(rows, region, "log objects", _log_objects, ctx, params, conf, account, until, days, rows)
+        _guard(rows, region, "cloudwatch", _cloudwatch, ctx, rows)
+    _guard(rows, "", "bill", _bill, params, regions[0], check_bill, until, rows)
     return {"account": ident.get("account", ""), "arn": ident.get("arn", ""), "regions": regions,
             "until": until.isoformat(), "days": days, "checks": [asdict(r) for r in rows],
             "discovered": discovered, "ok": not any(r.status == "fail" for r in rows)}
+
+
+def _guard(rows: list[Row], region: str, name: str, fn, *args):
+    """``fn(*args)``; a failure that is not an access error (no such bucket, no endpoint) is a fail row too."""
+    from botocore.exceptions import BotoCoreError
+    try:
+        return fn(*args)
+    except AwsAccessError as e:
+        rows.append(Row(region, name, "fail", str(e)))
+    except (*aws_errors(), BotoCoreError) as e:
+        rows.append(Row(region, name, "fail", f"{type(e).__name__}: {e}".replace("\n", " ")[:300]))
+    return None
 
 
 def _identity(params, region: str, rows: list[Row]) -> dict:
