@@ -659,10 +659,18 @@ def test_least_privilege_policy_covers_every_call(aws_chain, aws_demo, big_demo,
     queue_athena_result(moto, *run_duckdb(con, athena.query_text(cfg), athena.query_values(cfg)))
     collect.run(cfg)
     athena.create_table(moto.ctx("us-east-1", account=spec.account), cfg.params)
+    # ... and of `bedrock-tracker doctor` (with --check-bill) and a run that reads the logging configuration
+    from tracker_utils.collect import doctor, logconfig
+    doctor.check(cfg.params, check_bill=True, until=dt.date.fromisoformat(spec.dates[-1]))
+    try:
+        logconfig.discover(cfg.params, "us-east-1")
+    except aws.AwsAccessError:
+        pass                       # logging off in the emulator: the call was made all the same
     made |= {(s, o) for s, o, _ in rec.calls}
     needed = {aws.iam_action(s, o) for s, o in made}
     assert needed - granted == set(), f"operations not in docs/iam-policy.json: {sorted(needed - granted)}"
     assert granted - needed - set(INDIRECT) == set(), f"policy grants unused actions: {sorted(granted - needed - set(INDIRECT))}"
     assert needed >= {"s3:ListBucket", "s3:GetObject", "cloudwatch:ListMetrics", "cloudwatch:GetMetricData",
                       "ce:GetCostAndUsage", "ce:GetDimensionValues", "athena:StartQueryExecution",
-                      "athena:GetQueryExecution", "athena:GetQueryResults"}
+                      "athena:GetQueryExecution", "athena:GetQueryResults",
+                      "bedrock:GetModelInvocationLoggingConfiguration", "sts:GetCallerIdentity"}

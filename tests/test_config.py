@@ -21,7 +21,6 @@ def write(tmp_path, text):
     ("start: '20261101'\n", "start: '20261101' is not an ISO day"),
     ("start: '2026-11-05'\nend: '2026-11-01'\n", "end 2026-11-01 is before start 2026-11-05"),
     ("regions: [us-east1]\n", "regions: unknown region(s) us-east1"),
-    ("source: aws\nlogs_bucket: ''\n", "logs_bucket: needed when source is aws"),
     ("cost_source: cur\n", "cur: a CUR 2.0 export path"),
     ("account: '1234'\n", "account: '1234' is not a 12-digit AWS account id"),
     ("engine: spark\n", "engine: 'spark' is not one of"),

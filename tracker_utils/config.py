@@ -281,8 +281,6 @@ def validate(p: Params) -> None:
         raise ParamError(f"regions: unknown region(s) {', '.join(bad)}")
     if not re.fullmatch(r"\d{12}", p.account):
         raise ParamError(f"account: {p.account!r} is not a 12-digit AWS account id")
-    if p.source == "aws" and not p.logs_bucket:
-        raise ParamError("logs_bucket: needed when source is aws")
     if p.cost_source == "cur" and not p.cur:
         raise ParamError("cur: a CUR 2.0 export path or s3:// URI is needed when cost_source is cur")
     if p.source in {"demo", "local"}:

@@ -113,6 +113,45 @@ class _Sources:
     athena: object = None            # a LogsResult already made by Athena
 
 
+def _discover_location(cfg: RunConfig) -> dict | None:
+    """With ``logs_bucket`` empty (source aws), the bucket and prefix come from the region's logging configuration:
+    ``cfg.params`` is replaced by one that names them (so every later step of this collection reads there) and they
+    are written to ``data/params.yaml`` (a params file for this run). Returns what was discovered, or None."""
+    import dataclasses
+
+    import yaml
+
+    from tracker_utils.collect import logconfig
+    p = cfg.params
+    if p.source != "aws" or p.logs_bucket:
+        return None
+    found = logconfig.discover(p, cfg.region)
+    cfg.params = dataclasses.replace(p, logs_bucket=found["logs_bucket"], logs_prefix=found["logs_prefix"])
+    head = (f"# the parameters of this run; logs_bucket and logs_prefix were read from the model invocation logging "
+            f"configuration of {cfg.region}\n")
+    text = head + yaml.safe_dump(cfg.params.to_dict(), sort_keys=False)
+    path = cfg.data("params.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return found
+
+
+def _location_finding(cfg: RunConfig, src: "_Sources", res, cw: pd.DataFrame) -> dict | None:
+    """``data_quality["logs_location"]`` when not one log object was found under the configured prefix for the day
+    while CloudWatch counts invocations (see :func:`tracker_utils.collect.logconfig.location_finding`)."""
+    from tracker_utils.collect import logconfig
+    invocations = int(cw.loc[(cw["metric"] == "Invocations") & (cw["hour"] < pd.Timestamp(cfg.day_end)), "value"].sum()) \
+        if len(cw) else 0
+    if invocations <= 0 or len(res.files) or len(src.objects):
+        return None
+    p = cfg.params
+    base = logsrc.log_base(p.logs_prefix, p.account, cfg.region)
+    return logconfig.location_finding(src.ctx if p.source == "aws" else None, p.logs_bucket, base, cfg.date,
+                                      invocations)
+
+
 def _aws_sources(cfg: RunConfig) -> _Sources:
     from tracker_utils.collect import aws, s3
     p = cfg.params
@@ -212,6 +251,7 @@ def _collect_bill(cfg: RunConfig, ce_rec: dict | None) -> dict:
 def run(cfg: RunConfig) -> dict:
     """Collect one date and region. Returns the collect summary (also written to ``data/collect.json``)."""
     t0 = time.perf_counter()
+    discovered = _discover_location(cfg)
     p = cfg.params
     if p.source in ("demo", "local"):
         src = _Sources(*_local_sources(cfg))
@@ -227,6 +267,9 @@ def run(cfg: RunConfig) -> dict:
         if fetched:              # only when something was fetched or failed: otherwise identical to a local run
             quality["application_profiles"] = fetched
     quality["files_skipped"] = src.skipped
+    finding = _location_finding(cfg, src, res, cw)
+    if finding:                  # only then: otherwise identical to a local run
+        quality["logs_location"] = finding
     quality["arrived_since_previous_collection"] = _arrivals(previous, res)
     summary = {
         "date": cfg.date, "region": cfg.region, "source": p.source, "engine": p.engine,
@@ -237,6 +280,7 @@ def run(cfg: RunConfig) -> dict:
         "cloudwatch": {"recorded": src.cloudwatch is not None,
                        "series": int(cw[["model_id", "metric"]].drop_duplicates().shape[0])},
         "bill": bill_info,
+        **({"logs_location_discovered": discovered} if discovered else {}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     write_json(cfg.data(COLLECT.FILES), res.files)

@@ -295,6 +295,48 @@ def athena_command(args, out=None) -> int:
     return 0
 
 
+# --- doctor ------------------------------------------------------------------------------------------------
+def add_doctor_command(subparsers) -> None:
+    d = subparsers.add_parser("doctor", help="check, read-only, that a run against this AWS account would work",
+                              description="Per region: the invocation-logging configuration, that the params name "
+                                          "it, log objects of the last days, CloudWatch AWS/Bedrock metrics, bill "
+                                          "access and every permission a run needs. Exit 0 when a run would work.")
+    d.add_argument("--params", default="", help="params YAML (default params/default.yaml)")
+    d.add_argument("--regions", help="comma-separated regions (default: the params' regions)")
+    d.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    d.add_argument("--check-bill", action="store_true", help="call Cost Explorer too (each request costs $0.01)")
+    d.add_argument("--write-params", metavar="FILE", help="write a params YAML from what was discovered")
+    d.add_argument("--until", help="last ISO day whose log objects are looked for (default today, UTC)")
+    d.add_argument("--days", type=int, default=3, help="days of log objects looked for (default 3)")
+    d.add_argument("--endpoint-url", help="AWS endpoint override (an emulator)")
+    d.add_argument("--profile", help="AWS named profile")
+    d.set_defaults(func=doctor_command)
+
+
+def doctor_command(args, out=None) -> int:
+    import datetime as dt
+
+    from tracker_utils.collect import doctor
+    from tracker_utils.collect.aws import AwsAccessError
+    from tracker_utils.config import load_params
+    out = out or sys.stdout
+    o = {k: v for k, v in (("endpoint_url", args.endpoint_url), ("profile", args.profile),
+                           ("regions", args.regions)) if v}
+    p = load_params(args.params or None, o)
+    until = dt.date.fromisoformat(args.until) if args.until else None
+    try:
+        report = doctor.check(p, p.regions, check_bill=args.check_bill, until=until, days=max(1, args.days))
+    except AwsAccessError as e:
+        print(f"bedrock-tracker doctor: {e}", file=sys.stderr)
+        return 1
+    if args.write_params:
+        report["wrote_params"] = str(doctor.write_params(p, report, args.write_params))
+    print(json.dumps(report, indent=1) if args.json else doctor.format_table(report), file=out)
+    if args.write_params and not args.json:
+        print(f"wrote {report['wrote_params']}: bedrock-tracker run --params {report['wrote_params']}", file=out)
+    return 0 if report["ok"] else 1
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """The ``tracker_utils`` logger prints plain lines on stdout, as the runner's progress always looked. With
     ``-v`` (DEBUG) papermill's logger is shown too, and the runner passes ``log_output`` so each cell's output is
@@ -341,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     sp.set_defaults(func=cmd_build_demo)
     add_price_commands(sub)
     add_athena_command(sub)
+    add_doctor_command(sub)
     args = ap.parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO)
     try:
