@@ -213,6 +213,10 @@ def test_run_with_the_wrong_prefix_ends_with_the_finding(root_logging, tmp_path)
         "finding": f"no log objects under {configured} for {date} while CloudWatch counts {n} invocations; "
                    f"logging is configured to s3://{ROOT_BUCKET}/"}
     assert col["data_quality"]["files_read"] == 0
+    # the date's status says so in one line, and no usage is called unexplained for it
+    s = json.loads((tmp_path / "out" / date / REGION / "summary.json").read_text())
+    assert s["status"] == "partial" and s["status_reasons"][0].startswith(f"No log objects under {configured}")
+    assert s["finding"] == finding["finding"] and "unexplained" not in {g["kind"] for g in s["gaps"]}
 
 
 def test_run_with_logs_bucket_empty_reads_the_logging_configuration(root_logging, tmp_path):

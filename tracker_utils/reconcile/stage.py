@@ -99,6 +99,7 @@ def run(cfg: RunConfig) -> dict:
                            totals["logs_invocations"], totals["cloudwatch_invocations"], bill_present, unpriced,
                            covered, collect["data_quality"].get("arrived_since_previous_collection"), cloudwatch)
         if state != "no_data" else reasons[0],
+        **({"finding": dq["logs_location"]["finding"]} if (dq.get("logs_location") or {}).get("finding") else {}),
         "models": models,
         "apps": apps_table(price_logs, models_raw),
         "totals": totals,
