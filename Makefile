@@ -41,9 +41,19 @@ check: install
 bench: install
 	$(PY) benchmarks/collect.py
 
-lab: install
+# JupyterLab on the notebooks. The lab extras are installed once. As root it adds --allow-root; on a remote box:
+# `make lab IP=0.0.0.0 PORT=8899` (headless: no browser is opened), or any jupyter options in LAB_ARGS.
+IP ?= 127.0.0.1
+PORT ?= 8888
+LAB_STAMP := $(VENV)/.lab-installed
+$(LAB_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[lab]"
-	cd notebooks && ../$(VENV)/bin/jupyter lab --notebook-dir=. --MultiKernelManager.default_kernel_name=$(KERNEL)
+	@touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
+	cd notebooks && ../$(VENV)/bin/jupyter lab --notebook-dir=. --MultiKernelManager.default_kernel_name=$(KERNEL) \
+	  --ip=$(IP) --port=$(PORT) $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) \
+	  $$( [ "$(IP)" != 127.0.0.1 ] && echo --no-browser ) $(LAB_ARGS)
 
 clean:
 	rm -rf outputs demo_account
