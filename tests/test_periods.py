@@ -116,3 +116,19 @@ def test_a_daily_job_builds_the_same_month_as_one_run(demo_run, small_demo, tmp_
         runner.run(str(pf), {"start": day, "end": day})
     for name in PERIOD_FILES:
         assert (out / "periods" / "2026-11" / name).read_bytes() == (ref / "periods" / "2026-11" / name).read_bytes(), name
+
+
+def test_what_changed_ranks_applications_and_models_by_their_contribution():
+    from tracker_utils.report import compare
+
+    def s(date, apps, models):
+        return {"date": date, "region": "us-east-1", "totals": {"billed_cost_usd": str(sum(Decimal(v) for v in apps.values()))},
+                "apps": [{"app": a, "billed_share_usd": v} for a, v in apps.items()],
+                "models": [{"model": m, "name": m, "billed": {"cost_usd": v}} for m, v in models.items()]}
+    before = [s("2026-11-01", {"Chatbot": "10", "Search": "5"}, {"haiku": "9", "nova": "6"})]
+    now = [s("2026-11-02", {"Chatbot": "11", "Search": "1", "New": "4"}, {"haiku": "6", "nova": "10"})]
+    apps = compare.contributions(now, before, "app")
+    assert list(apps["name"]) == ["New", "Search", "Chatbot"]               # by size of the change (ties: by name)
+    assert list(apps["change"]) == [Decimal(4), Decimal(-4), Decimal(1)] and list(apps["share"]) == ["400.0%", "-400.0%", "100.0%"]
+    models = compare.contributions(now, before, "model")
+    assert dict(zip(models["name"], models["change"])) == {"nova": Decimal(4), "haiku": Decimal(-3)}

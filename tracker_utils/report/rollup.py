@@ -78,6 +78,12 @@ def _forecast_kpi(rd: RollupData) -> tuple[str, str, str]:
     return ("Month-end forecast", cents(f.value), f"{month}, range {rng}")
 
 
+def compare_box(rd: RollupData) -> str:
+    """The period against the one of equal length before it: what changed, by application and model."""
+    from tracker_utils.report import compare
+    return compare.compare_box(rd)
+
+
 def budget_box(rd: RollupData) -> str:
     """The budgets of the period's last month (actual month to date, forecast, status)."""
     from tracker_utils.report import alerts
