@@ -89,3 +89,36 @@ def test_widgets_redraw_in_place_with_the_same_function(data, monkeypatch):
     assert (calls[-1].start, calls[-1].end) == (data.dates[1], data.dates[2])
     import ipywidgets as w
     assert isinstance(ui.output, w.Output) and ui.output in ui.children
+
+
+def test_billed_share_is_the_default_and_equals_the_chargeback(demo_run, data, tmp_path):
+    import csv
+    out = demo_run[0]
+    assert explore.Selection().metric == "billed" and list(explore.METRICS)[0] == "billed"
+    rows = list(csv.DictReader((out / "periods" / "2026-11" / "chargeback.csv").open()))
+    every = explore.select(data, explore.Selection())
+    for r in rows:                    # the same selection (the whole period) gives the roll-up's shares exactly
+        mine = sum(every.loc[every["app"] == r["app"], "billed"], Decimal(0))
+        assert mine == Decimal(r["billed_share_usd"]), r["app"]
+    assert "Share of the bill" in explore.tables(data, explore.Selection())["apps"]
+    # an application keeps its colour whatever is selected
+    figs = [explore.figures(data, explore.Selection(apps=apps)) for apps in ((), ("Chatbot",), ("Analytics", "Chatbot"))]
+    colours = {tuple(p.get_facecolor()) for f in figs for p in f["daily"].axes[0].containers
+               if p.get_label() == "Chatbot" for p in p.patches[:1]}
+    assert len(colours) == 1
+    # the selection exported: its shares add up to what the tables show
+    path = explore.export_csv(data, explore.Selection(regions=("us-east-1",)), tmp_path / "sel.csv")
+    got = list(csv.DictReader(path.open()))
+    assert {r["region"] for r in got} == {"us-east-1"}
+    part = explore.select(data, explore.Selection(regions=("us-east-1",)))
+    assert sum(Decimal(r["billed_share_usd"]) for r in got) == sum(part["billed"], Decimal(0))
+
+
+def test_the_date_range_is_written_out_and_the_selection_exports(data, monkeypatch, tmp_path):
+    monkeypatch.setattr(explore, "show", lambda *items, redactor=None: None)
+    monkeypatch.chdir(tmp_path)
+    ui = explore.app(data, explore.Selection())
+    ui.controls["dates"].value = (data.dates[0], data.dates[1])
+    assert ui.controls["range"].value == f"<b>{data.dates[0]}</b> to <b>{data.dates[1]}</b>"
+    ui.export()
+    assert (tmp_path / f"explore_selection_{data.dates[0]}_{data.dates[1]}.csv").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -18,15 +19,16 @@ import pandas as pd
 from tracker_utils.apps import unmatched
 from tracker_utils.config import load_params, resolve_path
 from tracker_utils.io import read_json, read_parquet
-from tracker_utils.money import dec, usd
-from tracker_utils.report.charts import APP_COLOR, WIDTH_IN, _usd_axis, model_label, series_color
+from tracker_utils.money import allocate, dec, money, usd
+from tracker_utils.report.charts import APP_COLOR, PALETTE, UNATTR_COLOR, WIDTH_IN, _usd_axis, model_label
 from tracker_utils.report.html import box, esc, kpis, show, table
 from tracker_utils.report.redact import Redactor
 
 from tracker_utils.schema import TOKENS
 from tracker_utils.text import count
-METRICS = {"cost": "Cost from logs (USD)", "invocations": "Invocations", "tokens": "Tokens (input + output + cache)",
-           "input_tokens": "Input tokens", "output_tokens": "Output tokens"}
+METRICS = {"billed": "Share of the bill (USD)", "cost": "Cost from logs (USD)", "invocations": "Invocations",
+           "tokens": "Tokens (input + output + cache)", "input_tokens": "Input tokens", "output_tokens": "Output tokens"}
+MONEY = {"billed", "cost"}
 
 
 @dataclass
@@ -51,7 +53,18 @@ class ExploreData:
 
     @property
     def models(self) -> list[str]:
-        return sorted(self.logs["model"].unique()) if not self.logs.empty else []
+        return sorted(m for m in self.logs["model"].unique() if m) if not self.logs.empty else []
+
+    def colour(self, name: str, kind: str = "app") -> str:
+        """One colour per application (or model) in every view, whatever is selected."""
+        names = self.apps if kind == "app" else self.models
+        if kind == "app" and name in self._no_rule:
+            return UNATTR_COLOR
+        return PALETTE[names.index(name) % len(PALETTE)] if name in names else APP_COLOR
+
+    @property
+    def _no_rule(self) -> set:
+        return set(self.logs.loc[unmatched(self.logs), "app"]) if not self.logs.empty else set()
 
 
 @dataclass(frozen=True)
@@ -61,10 +74,10 @@ class Selection:
     regions: tuple = ()
     apps: tuple = ()
     models: tuple = ()
-    metric: str = "cost"
+    metric: str = "billed"
 
     @classmethod
-    def parse(cls, start: str = "", end: str = "", regions="", apps="", models="", metric: str = "cost") -> "Selection":
+    def parse(cls, start: str = "", end: str = "", regions="", apps="", models="", metric: str = "billed") -> "Selection":
         def split(v):
             if isinstance(v, str):
                 return tuple(x.strip() for x in v.split(",") if x.strip())
@@ -114,10 +127,56 @@ def load(output_dir: str = "", params_file: str = "") -> ExploreData:
     logs = logs.assign(model=logs["base_model"].map(lambda b: names.get(b, b)) if not logs.empty else pd.Series(dtype=object),
                        cost=logs["cost_usd"].map(lambda v: dec(v)) if not logs.empty else pd.Series(dtype=object),
                        tokens=sum(logs[t] for t in TOKENS) if not logs.empty else pd.Series(dtype="int64"))
+    logs = _with_billed(logs, summaries)
     principals = logs["principal"].dropna().unique() if not logs.empty else []
     r = Redactor(p.redact, p.account, principals)
     # values redacted before anything is rendered (never the markup)
     return ExploreData(r.frame(logs), {k: r.obj(v) for k, v in summaries.items()}, sorted(incomplete), names, r)
+
+
+def _with_billed(logs: pd.DataFrame, summaries: dict) -> pd.DataFrame:
+    """Each row's part of its application's share of the bill that day (by cost from logs, by tokens when there is
+    none; largest remainder, so an application's rows add up exactly to its share), and a row for each share with
+    no logs (never-logged usage, models with no logs): the metric the roll-up's chargeback uses."""
+    billed = pd.Series([Decimal(0)] * len(logs), index=logs.index, dtype=object)
+    extra = []
+    groups = logs.groupby(["date", "region", "app"]).groups if not logs.empty else {}
+    for (date, region), s in summaries.items():
+        for a in s.get("apps", []):
+            share = dec(a["billed_share_usd"])
+            idx = groups.get((date, region, a["app"]))
+            if idx is None or not len(idx):
+                extra.append({"date": date, "region": region, "app": a["app"], "team": a.get("team", ""),
+                              "cost_centre": a.get("cost_centre", ""), "base_model": "", "model": "", "principal": "",
+                              "principal_name": "", "principal_kind": "", "matched": a.get("matched", True),
+                              "invocations": 0, **{t: 0 for t in TOKENS}, "tokens": 0, "cost_usd": "0",
+                              "cost": Decimal(0), "billed": share})
+                continue
+            basis = {i: logs.at[i, "cost"] for i in idx}
+            if not sum(basis.values()):
+                basis = {i: Decimal(int(logs.at[i, "tokens"])) for i in idx}
+            total = sum(basis.values())
+            parts = allocate({i: share * b / total if total else Decimal(0) for i, b in basis.items()}, total=share)
+            for i, v in parts.items():
+                billed.at[i] = v
+    out = logs.assign(billed=billed)
+    return pd.concat([out, pd.DataFrame(extra)], ignore_index=True) if extra else out
+
+
+def export_csv(data: ExploreData, sel: Selection, path: str | Path) -> Path:
+    """The current selection as CSV: per day, region, application and model, usage, cost from logs and share of
+    the bill (exact decimals)."""
+    df = select(data, sel)
+    keys = ["date", "region", "app", "team", "cost_centre", "model"]
+    cols = [*keys, "invocations", *TOKENS, "cost_usd", "billed_share_usd"]
+    if df.empty:
+        pd.DataFrame(columns=cols).to_csv(path, index=False)
+        return Path(path)
+    g = df.groupby(keys, dropna=False).agg(invocations=("invocations", "sum"), **{t: (t, "sum") for t in TOKENS},
+                                           cost_usd=("cost", lambda v: money(sum(v, Decimal(0)))),
+                                           billed_share_usd=("billed", lambda v: money(sum(v, Decimal(0))))).reset_index()
+    g[cols].to_csv(path, index=False)
+    return Path(path)
 
 
 def select(data: ExploreData, sel: Selection) -> pd.DataFrame:
@@ -142,15 +201,15 @@ def _agg(df: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
     """Sum the metric per key (cost exactly, as Decimal)."""
     if df.empty:
         return pd.DataFrame(columns=[*keys, "value"])
-    if metric == "cost":
-        g = df.groupby(keys)["cost"].agg(lambda s: sum(s, Decimal(0)))
+    if metric in MONEY:
+        g = df.groupby(keys)[metric].agg(lambda s: sum(s, Decimal(0)))
     else:
         g = df.groupby(keys)[metric].sum()
     return g.rename("value").reset_index()
 
 
 def _fmt(metric: str):
-    return (lambda v: usd(v)) if metric == "cost" else (lambda v: f"{int(v):,}")
+    return (lambda v: usd(v)) if metric in MONEY else (lambda v: f"{int(v):,}")
 
 
 def figures(data: ExploreData, sel: Selection) -> dict:
@@ -170,12 +229,12 @@ def figures(data: ExploreData, sel: Selection) -> dict:
         bottom = [0.0] * len(x)
         for i, app_name in enumerate(order):
             vals = piv[app_name].tolist()
-            ax.bar(x, vals, bottom=bottom, color=series_color(app_name, i), label=app_name,
+            ax.bar(x, vals, bottom=bottom, color=data.colour(app_name), label=app_name,
                    width=0.6)
             bottom = [b + v for b, v in zip(bottom, vals)]
         ax.set_xticks(x, [dt.date.fromisoformat(d).strftime("%a %d %b") for d in piv.index], fontsize=9)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
-        if sel.metric == "cost":
+        if sel.metric in MONEY:
             _usd_axis(ax, "y")
     ax.set_title(f"{label} per day and application", loc="left", fontsize=12)
     ax.set_ylabel(label)
@@ -183,19 +242,20 @@ def figures(data: ExploreData, sel: Selection) -> dict:
     fig.tight_layout()
     out["daily"] = fig
 
-    by_model = _agg(df, ["model"], sel.metric)
+    by_model = _agg(df[df["model"] != ""], ["model"], sel.metric)
     fig, ax = plt.subplots(figsize=(WIDTH_IN, max(2.0, 0.42 * len(by_model) + 1.0)))
     if by_model.empty:
         ax.text(0.5, 0.5, "nothing selected", ha="center", va="center", transform=ax.transAxes)
     else:
         by_model = by_model.assign(f=by_model["value"].map(float)).sort_values("f")
-        bars = ax.barh([data.redactor(model_label(m, 34)) for m in by_model["model"]], by_model["f"], color=APP_COLOR)
+        bars = ax.barh([data.redactor(model_label(m, 34)) for m in by_model["model"]], by_model["f"],
+                       color=[data.colour(m, "model") for m in by_model["model"]])
         top = max(by_model["f"].max(), 1e-9)
         fmt = _fmt(sel.metric)
         for b, v in zip(bars, by_model["value"]):
             ax.text(b.get_width() + top * 0.01, b.get_y() + b.get_height() / 2, fmt(v), va="center", fontsize=9)
         ax.set_xlim(0, top * 1.15)
-        if sel.metric == "cost":
+        if sel.metric in MONEY:
             _usd_axis(ax, "x")
     ax.set_title(f"{label} per model", loc="left", fontsize=12)
     ax.grid(axis="x", alpha=0.3)
@@ -224,13 +284,15 @@ def tables(data: ExploreData, sel: Selection) -> dict:
     ])
     no_rule = set(df.loc[unmatched(df), "app"]) if not df.empty else set()
     g = df.groupby(["app", "team", "cost_centre"]).agg(invocations=("invocations", "sum"), tokens=("tokens", "sum"),
-                                                        cost=("cost", lambda s: sum(s, Decimal(0)))).reset_index()
-    key = "cost" if sel.metric == "cost" else ("tokens" if sel.metric == "tokens" else "invocations")
+                                                        cost=("cost", lambda s: sum(s, Decimal(0))),
+                                                        billed=("billed", lambda s: sum(s, Decimal(0)))).reset_index()
+    key = sel.metric if sel.metric in ("billed", "cost", "tokens") else "invocations"
     g = g.sort_values(key, ascending=False, key=lambda s: s.map(float)).reset_index(drop=True)
     show_df = pd.DataFrame({"Application": g["app"], "Team": g["team"].replace("", "(none)"),
                             "Cost centre": g["cost_centre"].replace("", "(none)"), "Invocations": g["invocations"].map("{:,}".format),
-                            "Tokens": g["tokens"].map("{:,}".format), "Cost from logs": g["cost"].map(usd)})
-    out["apps"] = table(show_df, {"Invocations", "Tokens", "Cost from logs"},
+                            "Tokens": g["tokens"].map("{:,}".format), "Cost from logs": g["cost"].map(usd),
+                            "Share of the bill": g["billed"].map(usd)})
+    out["apps"] = table(show_df, {"Invocations", "Tokens", "Cost from logs", "Share of the bill"},
                         [i for i, a in enumerate(g["app"]) if a in no_rule])
     piv = _agg(df, ["model", "app"], sel.metric)
     if not piv.empty:
@@ -283,7 +345,8 @@ def app(data: ExploreData, sel: Selection | None = None):
     end = sel.end if sel.end in dates else dates[-1]
     style = {"description_width": "90px"}
     c_dates = w.SelectionRangeSlider(options=dates, index=(dates.index(start), dates.index(end)), description="Dates",
-                                     layout=w.Layout(width="520px"), style=style)
+                                     layout=w.Layout(width="520px"), style=style, readout=False)
+    c_range = w.HTML()          # the slider's own readout cuts the dates off: the range is written out here
     c_regions = w.SelectMultiple(options=data.regions, value=tuple(r for r in sel.regions if r in data.regions),
                                  description="Regions", rows=4, style=style)
     c_apps = w.SelectMultiple(options=data.apps, value=tuple(a for a in sel.apps if a in data.apps),
@@ -293,6 +356,8 @@ def app(data: ExploreData, sel: Selection | None = None):
     c_metric = w.ToggleButtons(options=[(v, k) for k, v in METRICS.items()], value=sel.metric, description="Metric",
                                style=style)
     hint = w.HTML("<small>Nothing selected in a list means all. Ctrl/Cmd-click to pick several.</small>")
+    c_export = w.Button(description="Export selection (CSV)", layout=w.Layout(width="220px"))
+    c_saved = w.HTML()
     out = w.Output()
 
     def current() -> Selection:
@@ -300,23 +365,35 @@ def app(data: ExploreData, sel: Selection | None = None):
         return Selection(a, b, tuple(c_regions.value), tuple(c_apps.value), tuple(c_models.value), c_metric.value)
 
     def redraw(_=None):
+        a, b = c_dates.value
+        c_range.value = f"<b>{esc(a)}</b> to <b>{esc(b)}</b>"
         with out:
             out.clear_output(wait=True)
             show(*render(data, current()))
 
+    def export(_=None):
+        sel_now = current()
+        path = export_csv(data, sel_now, Path.cwd() / f"explore_selection_{sel_now.start}_{sel_now.end}.csv")
+        c_saved.value = f"<small>written: {esc(str(path))}</small>"
+
+    c_export.on_click(export)
+
     for c in (c_dates, c_regions, c_apps, c_models, c_metric):
         c.observe(redraw, names="value")
     redraw()
-    controls = w.VBox([c_dates, w.HBox([c_regions, c_apps, c_models]), c_metric, hint])
+    controls = w.VBox([w.HBox([c_dates, c_range]), w.HBox([c_regions, c_apps, c_models]), c_metric,
+                       w.HBox([hint, c_export, c_saved])])
     ui = w.VBox([controls, out])
     ui.redraw = redraw            # for tests and for re-drawing after new runs
-    ui.controls = {"dates": c_dates, "regions": c_regions, "apps": c_apps, "models": c_models, "metric": c_metric}
+    ui.controls = {"dates": c_dates, "regions": c_regions, "apps": c_apps, "models": c_models, "metric": c_metric,
+                   "range": c_range, "export": c_export}
+    ui.export = export
     ui.output = out
     return ui
 
 
 def main(output_dir: str = "", params_file: str = "", interactive: bool = False, start: str = "", end: str = "",
-         regions: str = "", apps: str = "", models: str = "", metric: str = "cost"):
+         regions: str = "", apps: str = "", models: str = "", metric: str = "billed"):
     """The notebook's one call: static views, or the widget app when ``interactive``."""
     data = load(output_dir, params_file)
     sel = Selection.parse(start, end, regions, apps, models, metric)
