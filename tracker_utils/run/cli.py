@@ -34,25 +34,26 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def count(text: str) -> int:
-    """A token count: a whole number, zero or more."""
+def _whole(text: str, least: int, why: str) -> int:
+    """An argparse type: a whole number of at least ``least``."""
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{n} is negative: a token count is zero or more")
+    if n < least:
+        raise argparse.ArgumentTypeError(f"{n} {why}")
     return n
+
+
+def count(text: str) -> int:
+    """A token count: a whole number, zero or more."""
+    return _whole(text, 0, "is negative: a token count is zero or more")
 
 
 def at_least_one(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n}: must be 1 or more")
-    return n
+    """A count of things to run side by side: 1 or more."""
+    return _whole(text, 1, "is too few: must be 1 or more")
+
 
 RUN_FLAGS = {
     # flag: (params key, help)
