@@ -29,7 +29,9 @@ from tracker_utils.schema import COUNTS, TOKENS
 UNIT_TOKEN = {"input": "input_tokens", "output": "output_tokens", "cache_read": "cache_read_tokens",
               "cache_write_5m": "cache_write_tokens", "cache_write_1h": "cache_write_tokens"}
 UNIT_COST = {"input": "cost_input", "output": "cost_output", "cache_read": "cost_cache_read",
-             "cache_write_5m": "cost_cache_write", "cache_write_1h": "cost_cache_write"}
+             "cache_write_5m": "cost_cache_write_5m", "cache_write_1h": "cost_cache_write_1h"}
+# the tokens a bill line of each unit is compared with (cache writes split by TTL; see pricer.price_frame)
+UNIT_COMPARE = {**UNIT_TOKEN, "cache_write_5m": "cache_write_5m_tokens", "cache_write_1h": "cache_write_1h_tokens"}
 
 
 def bill_scope_of(scope: str) -> str:
@@ -76,7 +78,18 @@ def _sum_frame(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def _cost_by_unit(df: pd.DataFrame) -> dict:
-    return {u: dsum(df[c]) for u, c in UNIT_COST.items() if u != "cache_write_1h"} if not df.empty else {}
+    """Cost per billing unit; a frame priced before the TTL split has all its cache writes at 5m."""
+    if df.empty:
+        return {}
+    cols = {**UNIT_COST, "cache_write_5m": "cost_cache_write"} if "cost_cache_write_5m" not in df else UNIT_COST
+    return {u: dsum(df[c]) for u, c in cols.items() if c in df}
+
+
+def _tokens_by_unit(df: pd.DataFrame) -> dict:
+    """Token sums, and the cache writes split by TTL (``cache_write_5m_tokens`` = total - 1h)."""
+    out = {t: int(df[t].sum()) for t in TOKENS}
+    h1 = int(df["cache_write_1h_tokens"].sum()) if "cache_write_1h_tokens" in df else 0
+    return {**out, "cache_write_1h_tokens": h1, "cache_write_5m_tokens": out["cache_write_tokens"] - h1}
 
 
 def _billing_tokens(name: str) -> set[str]:
@@ -236,7 +249,7 @@ class Ledger:
                     continue
                 if scope_limited:
                     g = self.gap(base, "scope")
-                    g.add({UNIT_TOKEN[unit]: -c["tokens"][UNIT_TOKEN[unit]]}, -ccost)
+                    g.add({UNIT_TOKEN[unit]: -c["tokens"][UNIT_COMPARE[unit]]}, -ccost)
                     g.details.append(f"{name} {unit}: {usd(ccost)} of CloudWatch usage has no bill line; the bill "
                                      "query was limited to SERVICE = 'Amazon Bedrock' and missed Marketplace "
                                      "'(Amazon Bedrock Edition)' lines")
@@ -284,9 +297,9 @@ class _BillLine:
         r, tol_abs, tol_pct = self.r, self.tol[0], self.tol[1]
         self.compared = True
         self.cw_cost = c.get("cost", {}).get(r.unit, Decimal(0))
-        self.cw_tokens = c.get("tokens", {}).get(self.tcol, 0)
+        self.cw_tokens = c.get("tokens", {}).get(UNIT_COMPARE[r.unit], 0)
         self.logs_cost = lg.get("cost", {}).get(r.unit, Decimal(0))
-        self.logs_tokens = lg.get("tokens", {}).get(self.tcol, 0)
+        self.logs_tokens = lg.get("tokens", {}).get(UNIT_COMPARE[r.unit], 0)
         if self.base in unpriced and self.cw_cost == 0:
             self.kind = "unpriced_model"
             self.note = f"{r.usage_type} billed for a model/region the book has no price for"
@@ -339,7 +352,7 @@ def _by_scope(df: pd.DataFrame) -> dict:
     out = {}
     if not df.empty:
         for (base, bscope), f in df.assign(bscope=df["scope"].map(bill_scope_of)).groupby(["base_model", "bscope"]):
-            out[(base, bscope)] = {"cost": _cost_by_unit(f), "tokens": {t: int(f[t].sum()) for t in TOKENS}}
+            out[(base, bscope)] = {"cost": _cost_by_unit(f), "tokens": _tokens_by_unit(f)}
     return out
 
 
