@@ -4,7 +4,10 @@ Two identities hold for every model, date and region, and every gap is one term 
 
 - usage:  CloudWatch - logs = late_delivery + logging_outage + failed_calls + unexplained   (invocations and tokens)
 - money:  billed - logs cost = (the cost of the usage gaps) + price_mismatch + unlogged_endpoint + unpriced_model
-                               + scope + unexplained
+                               + scope + credit + refund + discount + unexplained
+
+``billed`` is net: a credit, refund or discount bill line (its ``record_type``) is sized as a gap of that kind and is
+never compared with the book, so a discounted account is not a ``price_mismatch``; ``gross`` is billed without them.
 
 ``day_edge`` is sized but already counted (the kit reads the next day's first hour folders). Which source answers
 which question: totals come from the bill; the per-application split comes from the logs, scaled to the bill per
@@ -32,6 +35,9 @@ UNIT_COST = {"input": "cost_input", "output": "cost_output", "cache_read": "cost
              "cache_write_5m": "cost_cache_write_5m", "cache_write_1h": "cost_cache_write_1h"}
 # the tokens a bill line of each unit is compared with (cache writes split by TTL; see pricer.price_frame)
 UNIT_COMPARE = {**UNIT_TOKEN, "cache_write_5m": "cache_write_5m_tokens", "cache_write_1h": "cache_write_1h_tokens"}
+
+
+ADJUSTMENTS_MODEL = "(account credits, refunds and discounts)"   # adjustment lines that name no model
 
 
 def bill_scope_of(scope: str) -> str:
@@ -233,6 +239,8 @@ class Ledger:
             g.add({line.tcol: line.cw_tokens}, line.cost - line.cw_cost)
         elif line.kind == "rounding":
             g.add(None, line.cost - line.cw_cost)
+        elif line.kind in gaps.ADJUSTMENT_KINDS:
+            g.add(None, line.cost)
         else:
             g.add({line.tcol: line.tokens} if line.tcol else None, line.cost)
         if line.note:
@@ -271,7 +279,10 @@ class _BillLine:
         self.note = self.kind = ""
         self.cw_cost = self.logs_cost = self.cw_tokens = self.logs_tokens = None
         self.compared = False
-        if not r.matched:
+        rtype = getattr(r, "record_type", "usage") or "usage"       # bills collected before record types: usage
+        if rtype in gaps.ADJUSTMENT_KINDS:
+            self._adjustment(rtype)
+        elif not r.matched:
             self._unmatched(unpriced)
         elif r.tier not in ("standard",) or r.endpoint != "runtime":
             self.kind = "unlogged_endpoint"
@@ -281,6 +292,15 @@ class _BillLine:
             self.kind, self.note = "unexplained", f"{r.usage_type}: not a token usage type"
         else:
             self._compare(cw_by.get((self.base, r.scope)) or {}, logs_by.get((self.base, r.scope)) or {}, unpriced)
+
+    def _adjustment(self, rtype: str) -> None:
+        """A credit, refund or discount line: a term of the net bill, sized by its cost, on the model it names."""
+        r = self.r
+        self.kind, self.tcol, self.tokens = rtype, None, 0
+        if not r.matched:
+            self.base = ADJUSTMENTS_MODEL
+        what = r.usage_type or "no usage type"
+        self.note = f"{gaps.kind(rtype).label}: {usd(self.cost)} ({what})"
 
     def _unmatched(self, unpriced: list[str]) -> None:
         r = self.r
@@ -320,7 +340,8 @@ class _BillLine:
         if self.logs_cost is not None:
             near = abs(self.cost - self.logs_cost) <= max(tol_abs, abs(self.logs_cost) * tol_pct / 100)
             vs_logs = "agrees" if near else "differs"
-        return {"usage_type": r.usage_type, "service": r.service, "base_model": self.base, "unit": r.unit,
+        return {"usage_type": r.usage_type, "record_type": getattr(r, "record_type", "usage") or "usage",
+                "service": r.service, "base_model": self.base, "unit": r.unit,
                 "tier": r.tier, "scope": r.scope, "endpoint": r.endpoint, "billed_tokens": self.tokens,
                 "billed_cost_usd": money(self.cost), "cloudwatch_tokens": self.cw_tokens,
                 "cloudwatch_cost_usd": money(self.cw_cost) if self.cw_cost is not None else None,
