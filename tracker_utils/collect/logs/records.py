@@ -164,13 +164,14 @@ def _tokens(v) -> int | None:
 def _usage_with_ttl(body):
     """The usage block of a response body that carries a TTL split, or None. Converse: ``usage``; ConverseStream:
     the final ``metadata`` event's ``usage``; Anthropic InvokeModel: ``usage``; its stream: the last event with a
-    ``usage`` (``message_delta``) or ``message.usage`` (``message_start``) that has ``cache_creation``."""
+    ``usage`` (``message_delta``) or ``message.usage`` (``message_start``) that has ``cache_creation``. Only the
+    last three events and the first are looked at: the usage is there, and the work does not grow with the stream."""
     if type(body) is dict:
         u = body.get("usage")
         return u if type(u) is dict and ("cacheDetails" in u or "cache_creation" in u) else None
-    if type(body) is not list:
+    if type(body) is not list or not body:
         return None
-    for ev in reversed(body):
+    for ev in (*body[:-4:-1], body[0]) if len(body) > 3 else body[::-1]:
         if type(ev) is not dict:
             continue
         for holder in (ev.get("metadata"), ev, ev.get("message")):
