@@ -88,6 +88,8 @@ def run(cfg: RunConfig) -> dict:
     models = summarise(models_raw, display, *tols)
     gaps = roll_up_gaps(models)
     totals = _totals(models_raw, models, collect, unpriced)
+    # the 1-hour part of the cache writes (logs: from the bodies; CloudWatch: split by the logs' share)
+    totals["cache_write_1h_tokens"] = price.get("cache_write_1h_tokens", {"logs": 0, "cloudwatch": 0})
     bill_present = not collect["bill"].get("missing") and collect["bill"].get("source") != "none"
     covered = sum((m["logs"]["cost"] for m in models_raw.values() if m["bill_lines"]), Decimal(0))
     billed = sum((m["billed"] for m in models_raw.values()), Decimal(0))
