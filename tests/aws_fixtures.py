@@ -349,7 +349,7 @@ JSON_STRUCTURE = {            # the table's columns (create_table.sql), under th
     "region": "VARCHAR", "inferenceRegion": "VARCHAR", "errorCode": "VARCHAR",
     "requestMetadata": "MAP(VARCHAR, VARCHAR)",
     "input": {"inputContentType": "VARCHAR", "inputTokenCount": "BIGINT", "cacheReadInputTokenCount": "BIGINT",
-              "cacheWriteInputTokenCount": "BIGINT"},
+              "cacheWriteInputTokenCount": "BIGINT", "cacheReadInputTokens": "BIGINT", "cacheWriteInputTokens": "BIGINT"},
     "output": {"outputContentType": "VARCHAR", "outputTokenCount": "BIGINT"},
     "performanceConfig": {"latency": "VARCHAR"},
 }

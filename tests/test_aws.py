@@ -490,6 +490,34 @@ def test_athena_query_equals_local_reader_on_duckdb(small_demo, tmp_path):
             assert_same_logs(athena.result_to_logs(cols, rows), local_logs(root, spec, cfg))
 
 
+def test_athena_query_reads_both_cache_spellings_on_duckdb(small_demo, tmp_path):
+    """The demo's log files with every other record's cache counts under ``cacheReadInputTokens`` /
+    ``cacheWriteInputTokens``: the query and the local reader agree, and the totals are those of the demo."""
+    root, spec, _ = small_demo
+    region, date = spec.regions[0], spec.dates[0]
+    shutil.copytree(root / "s3", tmp_path / "s3")
+    for f in (tmp_path / "s3").rglob("*.json.gz"):
+        if "/data/" in f.as_posix():
+            continue
+        lines = [json.loads(x) for x in gzip.decompress(f.read_bytes()).splitlines() if x.strip()]
+        for i, r in enumerate(lines):
+            inp = r.get("input") or {}
+            if i % 2 and "cacheReadInputTokenCount" in inp:
+                inp["cacheReadInputTokens"] = inp.pop("cacheReadInputTokenCount")
+                inp["cacheWriteInputTokens"] = inp.pop("cacheWriteInputTokenCount")
+        f.write_bytes(gzip.compress(b"\n".join(json.dumps(r).encode() for r in lines) + b"\n"))
+        os.utime(f, (f.stat().st_atime, (root / f.relative_to(tmp_path)).stat().st_mtime))
+    con = duckdb_athena(tmp_path / "s3" / spec.bucket, spec.bucket)
+    cfg = run_cfg(tmp_path / "out", date, region, data_root=str(tmp_path), logs_as_of="+1h")
+    cols, rows = run_duckdb(con, athena.query_text(cfg), athena.query_values(cfg))
+    got = athena.result_to_logs(cols, rows)
+    assert_same_logs(got, local_logs(tmp_path, spec, cfg))
+    demo = local_logs(root, spec, cfg).used
+    assert demo["cache_read_tokens"].sum() > 0 and demo["cache_write_tokens"].sum() > 0
+    for c in ("cache_read_tokens", "cache_write_tokens"):
+        assert got.used[c].sum() == demo[c].sum()
+
+
 @pytest.fixture(scope="module")
 def big_demo(tmp_path_factory):
     """One region, two days, ~1,500 invocations on day 2 (1,300+ groups), plus a re-delivered (duplicate) file and

@@ -207,17 +207,23 @@ def _write_csv_gz(table, path):
         pacsv.write_csv(table, out)
 
 
-EXPECTED_EXCLUDED = {"Credit": {"rows": 1, "cost_usd": "-0.25"}, "Tax": {"rows": 2, "cost_usd": "0.15"}}
+EXPECTED_EXCLUDED = {"Tax": {"rows": 2, "cost_usd": "0.15"}}      # the Credit row is a bill line (record_type)
 
 
 def _check_cur(df, report, files=1, factor=1):
     assert list(df.columns) == BILL_COLUMNS and set(df.source) == {"cur"}
-    assert report["rows_read"] == 13 * factor and report["rows_used"] == 6 * factor
+    assert report["rows_read"] == 13 * factor and report["rows_used"] == 7 * factor
     assert report["rows_bedrock_in_range"] == 9 * factor and report["files"] == files
     assert report["rows_bedrock_without_date"] == 0
     assert report["excluded"] == {k: {"rows": v["rows"] * factor,
                                       "cost_usd": dec_str(Decimal(v["cost_usd"]) * factor)}
                                   for k, v in EXPECTED_EXCLUDED.items()}
+    assert report["adjustments"] == {"credit": {"rows": factor, "cost_usd": dec_str(Decimal("-0.25") * factor)}}
+    credit = df[df.record_type == "credit"]
+    assert len(credit) == 1 and (credit.iloc[0].usage_type, credit.iloc[0].date) == ("USE1-NovaLite-input-tokens",
+                                                                                     "2025-10-19")
+    assert Decimal(credit.iloc[0].cost_usd) == Decimal("-0.25") * factor and credit.iloc[0].tokens == 0
+    df = df[df.record_type == "usage"]
     assert len(df) == 5                                  # rows 1+2 aggregate; the MP pair differs by operation
     a = _row(df, usage_type="USE1-NovaLite-input-tokens", principal=APP_A)
     m = factor
@@ -262,6 +268,8 @@ def test_cur_without_principal_and_with_product_map(tmp_path):
     _write_csv_gz(_cur_table(typed=False, principal=False, product_map=True), tmp_path / "x.csv.gz")
     df, report = read_cur([tmp_path], "2025-10-18", "2025-10-19")
     assert set(df.principal) == {""}
+    assert list(df.record_type).count("credit") == 1
+    df = df[df.record_type == "usage"]
     assert len(df) == 4                                   # both principals of NovaLite merge
     nova = _row(df, usage_type="USE1-NovaLite-input-tokens")
     assert (nova.quantity, nova.cost_usd, nova.tokens) == ("11.625", "0.0006975", 11625)

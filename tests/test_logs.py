@@ -39,13 +39,31 @@ def reference(objs, day, as_of=None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
                          inp.get("cacheWriteInputTokenCount", 0), r.get("errorCode", ""),
                          r.get("performanceConfig", {}).get("latency", ""),
                          json.dumps(meta, sort_keys=True, separators=(",", ":")) if meta else "", o.key, i,
-                         o.delivered_at))
+                         o.delivered_at, *reference_ttl(inp, out)))
     df = logs.frame(rows)
     d0 = pd.Timestamp(day).tz_localize("UTC")
     in_day = (df["timestamp"] >= d0) & (df["timestamp"] < d0 + pd.Timedelta(days=1))
     late = df["delivered_at"] > pd.Timestamp(as_of) if as_of is not None else pd.Series(False, index=df.index)
     return (df[in_day & ~late].reset_index(drop=True), df[in_day & late].reset_index(drop=True),
             int((~in_day).sum()))
+
+
+def reference_ttl(inp: dict, out: dict) -> tuple[int, int]:
+    """(1h cache writes, TTL assumed) the obvious way: Converse cacheDetails, the stream's metadata event, or
+    Anthropic's cache_creation."""
+    cw = inp.get("cacheWriteInputTokenCount", inp.get("cacheWriteInputTokens", 0))
+    if not cw:
+        return 0, 0
+    body = out.get("outputBodyJson")
+    usages = [body.get("usage")] if isinstance(body, dict) else [
+        e.get("metadata", {}).get("usage") or e.get("usage") or e.get("message", {}).get("usage")
+        for e in body or [] if isinstance(e, dict)]
+    for u in reversed([u for u in usages if isinstance(u, dict)]):
+        if "cacheDetails" in u:
+            return sum(d["inputTokens"] for d in u["cacheDetails"] if d["ttl"] == "1h"), 0
+        if "cache_creation" in u:
+            return u["cache_creation"].get("ephemeral_1h_input_tokens", 0), 0
+    return 0, 1
 
 
 def demo_objects(small_demo, region, day):
@@ -339,7 +357,8 @@ def test_parse_object_and_helpers():
     assert len(rows[0]) == len(logs.COLUMNS)
     assert rows[0][:4] == ("f3ae32b1-ae22-48f1-ba9c-d8075737f52a", dt.datetime(2026, 4, 20, 0, 17, 33, tzinfo=UTC),
                            "InvokeModelWithResponseStream", PROFILE)
-    assert rows[0][7:11] == (6, 167, 0, 225913) and rows[0][14:] == ("k", 1, t)
+    assert rows[0][7:11] == (6, 167, 0, 225913) and rows[0][14:17] == ("k", 1, t)
+    assert rows[0][17:] == (0, 1)       # cache writes, no TTL detail in the body: assumed 5m
     assert logs.delivered_at_from_key("x/20260606T070102123Z_ab.json.gz", t) == dt.datetime(
         2026, 6, 6, 7, 1, 2, 123000, tzinfo=UTC)
     assert logs.delivered_at_from_key("x/other.json.gz", t) == t

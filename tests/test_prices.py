@@ -157,7 +157,8 @@ def test_every_row_is_priced_exactly(book, row):
     assert q["base_model"] == row["model"] and q["scope"] == row["scope"]
     assert q["unpriced"] == []
     assert q["lines"] == [{"unit": row["unit"], "tokens": n, "usd_per_1k": P.plain(price),
-                           "cost_usd": money.money(expected), "cost_usd_exact": money.plain(expected)}]
+                           "cost_usd": money.money(expected), "cost_usd_exact": money.plain(expected),
+                           "effective_from": row["effective_from"], "source": row["source"]}]
     assert D(q["total_usd_exact"]) == expected
 
 

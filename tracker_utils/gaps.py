@@ -4,7 +4,10 @@ A gap is one term of one of the two identities that hold for every model, date a
 
 - usage:  CloudWatch - logs = late_delivery + logging_outage + missing_delivery + failed_calls + unexplained
 - money:  billed - logs cost = (the cost of the usage gaps) + price_mismatch + unlogged_endpoint + unpriced_model
-                               + scope + rounding + unexplained
+                               + scope + rounding + credit + refund + discount + unexplained
+
+``billed`` is the net bill; ``credit``, ``refund`` and ``discount`` (negative) are what makes it differ from the
+gross (list-price) bill, so the gross is ``billed - credit - refund - discount``.
 
 ``day_edge`` is sized but already in the logs. Each kind carries its sentences: ``per_model`` (a model's gap in
 the report's tables) and ``per_day`` (all models together, in the verdict box). They are ``str.format`` templates
@@ -72,6 +75,19 @@ KINDS: tuple[GapKind, ...] = (
             "the bill for {name} differs from CloudWatch at the book's price by {cost}, within the cost "
             "tolerance{detail}",
             "{cost} between the bill and CloudWatch at the book's prices, within the cost tolerance"),
+    # net and gross: the bill's own adjustments (Cost Explorer RECORD_TYPE, CUR line_item_line_item_type), sized from
+    # their bill lines; the usage lines are compared with the book at list price (gross), these make the net
+    GapKind("credit", "credits (promotional or support)", "credits", "#50b0a0", False, False, False,
+            "credits reduce the bill for {name} by {neg_cost}: the usage lines are at list price, the net bill is "
+            "lower{detail}",
+            "{abs_cost} of credits (promotional or support) reduce the net bill; the usage is billed at list price"),
+    GapKind("refund", "refunds", "refunds", "#70c070", False, False, False,
+            "refunds reduce the bill for {name} by {neg_cost}{detail}",
+            "{abs_cost} of refunds reduce the net bill"),
+    GapKind("discount", "discounts (EDP, private pricing)", "discounts", "#3070a0", False, False, False,
+            "discounts (EDP, private pricing) reduce the bill for {name} by {neg_cost}: the usage lines are at list "
+            "price, the net bill is lower{detail}",
+            "{abs_cost} of discounts (EDP, private pricing) reduce the net bill; the usage is billed at list price"),
     GapKind("unexplained", "unexplained", "unexplained", "#202020", False, False, False,
             "unexplained for {name}: {usage}{tolerance}{detail}",
             "{cost} and {signed_n} calls are not explained by any known cause{tolerance}"),
@@ -83,6 +99,7 @@ USAGE_KINDS = tuple(k.name for k in KINDS if k.usage_gap)
 TEXT = {k.name: k.label for k in KINDS}
 SHORT = {k.name: k.short for k in KINDS}
 COLOURS = {k.name: k.colour for k in KINDS}
+ADJUSTMENT_KINDS = ("credit", "refund", "discount")      # net vs gross: terms of the bill, not differences
 
 
 def kind(name: str) -> GapKind:

@@ -7,6 +7,10 @@ from __future__ import annotations
 # --- columns ---------------------------------------------------------------------------------------------------
 TOKENS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 COUNTS = ["invocations", *TOKENS]
+# The cache-write split by TTL, read from the response body's usage block. Not in TOKENS (which is summed as the
+# tokens of a record): ``cache_write_1h_tokens`` is the 1-hour part of ``cache_write_tokens`` (the 5-minute part is
+# the difference); ``cache_ttl_assumed`` counts records with cache writes and no TTL detail (priced as 5 minutes).
+TTL_COLUMNS = ["cache_write_1h_tokens", "cache_ttl_assumed"]
 
 # --- stage files (under outputs/<date>/<region>/data/, except summary.json and run.json one level up) --------------
 class COLLECT:

@@ -283,6 +283,9 @@ def _usage_row(r, ix: dict, fate: str) -> dict:
         "error_code": r[ix["error_code"]] or "", "latency": r[ix["latency"]] or "",
         "request_metadata": _meta(r[ix["request_metadata"]]), "file": "", "line": 0, "delivered_at": delivered,
         "records": _int(r[ix["records"]]), "_late": fate == "late",
+        # the query reads no response bodies: no TTL split, every cache write is priced as 5m (the records of a
+        # group with cache writes count as assumed: an upper bound, the query does not count them one by one)
+        "cache_write_1h_tokens": 0, "cache_ttl_assumed": _int(r[ix["records"]]) if _int(r[ix["cache_write_tokens"]]) else 0,
     }
 
 
@@ -349,6 +352,8 @@ def result_to_logs(columns: list[str], rows: list[list], info: dict | None = Non
     used, late = _frames(usage)
     quality = _quality(counts, total)
     quality["records_other_region_by_region"] = dict(sorted(other_regions.items()))
+    quality["cache_ttl_assumed"] = int(used["cache_ttl_assumed"].sum())
+    quality["cache_ttl_source"] = "athena: no response bodies are read; every cache write is priced as 5m"
     if principal != ALL:
         # the filter is applied while scanning: the counts cover the filtered principals' records only
         quality["principal_filter"] = principal

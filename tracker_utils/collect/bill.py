@@ -31,8 +31,19 @@ from tracker_utils.usage_types import EDITION_SUFFIX, is_bedrock_service, parse_
 
 BILL_COLUMNS = ["date", "service", "usage_type", "operation", "region", "region_code", "shape",
                 "billing_name", "unit", "tier", "scope", "endpoint", "long_context", "quantity",
-                "tokens", "cost_usd", "recognized", "reason", "principal", "source"]
-_KEY = ("date", "service", "usage_type", "operation", "principal")
+                "tokens", "cost_usd", "recognized", "reason", "principal", "source", "record_type"]
+_KEY = ("date", "service", "usage_type", "operation", "principal", "record_type")
+
+# The record type of a bill line (Cost Explorer's RECORD_TYPE, CUR's line_item_line_item_type) -> ``record_type``:
+# ``usage`` (what the usage type says was used, at list price), or an adjustment that makes the net bill differ from
+# the gross: ``credit`` (promotional, support credits), ``refund``, ``discount`` (EDP, private pricing, bundled).
+# Both the API / CUR spellings and the console's are accepted. Any other type (or none) is usage, as before.
+RECORD_TYPES = {"Credit": "credit", "Refund": "refund",
+                "EdpDiscount": "discount", "PrivateRateDiscount": "discount", "BundledDiscount": "discount",
+                "DistributorDiscount": "discount", "Discount": "discount",
+                "Enterprise Discount Program Discount": "discount", "Private Rate Card Discount": "discount",
+                "Bundled Discount": "discount"}
+ADJUSTMENTS = ("credit", "refund", "discount")
 
 # CUR 2.0 product codes of first-party Bedrock, mapped to the CE SERVICE name of the same charges
 # so CE and CUR frames group alike (AmazonBedrockService shows as "Amazon Bedrock Service" in CE [P]).
@@ -40,6 +51,8 @@ CUR_PRODUCT_SERVICE = {"AmazonBedrock": "Amazon Bedrock", "AmazonBedrockService"
 # Line item types kept as usage.  DiscountedUsage (reserved-instance covered usage) is kept so no
 # usage disappears, but its unblended cost is normally 0 (the RI fee is a separate line) [U for Bedrock].
 CUR_KEPT_TYPES = ("Usage", "DiscountedUsage")
+# Line item types kept as adjustments of the bill (a bill line with its ``record_type``): credits, refunds, discounts.
+CUR_ADJUSTMENT_TYPES = tuple(t for t in RECORD_TYPES if " " not in t)
 _CUR_REQUIRED = ["line_item_usage_start_date", "line_item_product_code", "product_servicecode",
                  "line_item_usage_type", "line_item_operation", "line_item_usage_amount",
                  "line_item_unblended_cost", "line_item_line_item_type", "product_region_code",
@@ -58,15 +71,21 @@ def _parse(usage_type: str, service: str):
     return parse_usage_type(usage_type, service if service else None)
 
 
+def record_type(value) -> str:
+    """``usage``, ``credit``, ``refund`` or ``discount`` for a RECORD_TYPE / line item type (see RECORD_TYPES)."""
+    return RECORD_TYPES.get(str(value or "").strip(), "usage")
+
+
 def _rows_to_frame(acc: dict, source: str) -> pd.DataFrame:
-    """``acc``: {(date, service, usage_type, operation, principal): [qty, cost, region_fallback]}."""
+    """``acc``: {(date, service, usage_type, operation, principal, record_type): [qty, cost, region_fallback]}.
+    An adjustment line (credit, refund, discount) is money only: its tokens are 0."""
     if not acc:
         return empty_bill()
     out = []
-    for (date, service, usage_type, operation, principal), (qty, cost, region_fb) in sorted(acc.items()):
+    for (date, service, usage_type, operation, principal, rtype), (qty, cost, region_fb) in sorted(acc.items()):
         u = _parse(usage_type, service)
         tokens = 0
-        if u.recognized and u.unit != "other":
+        if u.recognized and u.unit != "other" and rtype == "usage":
             tokens = int((qty * u.tokens_per_unit).to_integral_value(rounding=ROUND_HALF_UP))
         out.append({
             "date": date, "service": service, "usage_type": usage_type, "operation": operation,
@@ -74,7 +93,7 @@ def _rows_to_frame(acc: dict, source: str) -> pd.DataFrame:
             "billing_name": u.billing_name, "unit": u.unit, "tier": u.tier, "scope": u.scope,
             "endpoint": u.endpoint, "long_context": u.long_context, "quantity": plain(qty),
             "tokens": tokens, "cost_usd": plain(cost), "recognized": u.recognized,
-            "reason": u.reason, "principal": principal, "source": source})
+            "reason": u.reason, "principal": principal, "source": source, "record_type": rtype})
     df = pd.DataFrame(out, columns=BILL_COLUMNS)
     return df.astype({"tokens": "int64", "long_context": bool, "recognized": bool})
 
@@ -96,7 +115,8 @@ def parse_cost_explorer_pages(pages: list[dict]) -> pd.DataFrame:
     """Tidy frame from ``GetCostAndUsage`` responses (all pages of one request, as boto3 returns them).
 
     Expected request: Granularity DAILY, Metrics [UnblendedCost, UsageQuantity], GroupBy
-    [SERVICE, USAGE_TYPE] (an extra OPERATION group is honoured).  Key order is read from the
+    [SERVICE, USAGE_TYPE] (an extra OPERATION or RECORD_TYPE group is honoured: with RECORD_TYPE, credits,
+    refunds and discounts become lines of their own ``record_type``; without it every group is usage).  Key order is read from the
     response's ``GroupDefinitions`` when present, else assumed [SERVICE, USAGE_TYPE] (a single
     key is taken as USAGE_TYPE).  Estimated groups are kept.  Services other than Bedrock are
     kept with ``recognized=False`` and reason 'not a Bedrock service'; the request should filter them.
@@ -114,7 +134,8 @@ def parse_cost_explorer_pages(pages: list[dict]) -> pd.DataFrame:
                 metrics = group.get("Metrics") or {}
                 qty = dec((metrics.get("UsageQuantity") or {}).get("Amount", "0"))
                 cost = dec((metrics.get("UnblendedCost") or {}).get("Amount", "0"))
-                key = (date, k.get("SERVICE", ""), k.get("USAGE_TYPE", ""), k.get("OPERATION", ""), "")
+                key = (date, k.get("SERVICE", ""), k.get("USAGE_TYPE", ""), k.get("OPERATION", ""), "",
+                       record_type(k.get("RECORD_TYPE")))
                 _add(acc, key, qty, cost)
     return _rows_to_frame(acc, "ce")
 
@@ -233,20 +254,23 @@ def read_cur(paths: list[str | Path], start: str, end: str) -> tuple[pd.DataFram
     Keeps Bedrock rows -- product code ``AmazonBedrock`` / ``AmazonBedrockService``, or billing
     entity ``AWS Marketplace`` with a product name ending ``(Amazon Bedrock Edition)`` -- whose UTC
     usage-start day is in [start, end] (ISO days, inclusive), of line item type ``Usage`` or
-    ``DiscountedUsage``; aggregates them per (date, service, usage_type, operation, principal)
+    ``DiscountedUsage`` -- or an adjustment (Credit, Refund, EdpDiscount, PrivateRateDiscount, BundledDiscount,
+    ...: see :data:`RECORD_TYPES`), kept as a line with its ``record_type``; aggregates them per (date, service, usage_type, operation, principal)
     with exact Decimal sums.  ``service`` is the CE name (``Amazon Bedrock``, ``Amazon Bedrock
     Service``) for first party, the Edition name for Marketplace.
 
     Returns ``(frame, report)``; ``report = {"rows_read", "rows_used", "rows_bedrock_in_range",
     "rows_bedrock_without_date", "files", "excluded": {line_item_type: {"rows", "cost_usd"}}}``
     where ``rows_read`` counts every row of every file (all services), ``excluded`` counts the
-    Bedrock rows in range that were *not* kept (Tax, Credit, Refund, SavingsPlan..., Fee, ...),
-    with their unblended cost as a decimal string, so nothing leaves silently.
+    Bedrock rows in range that were *not* kept (Tax, SavingsPlan..., Fee, ...),
+    with their unblended cost as a decimal string, so nothing leaves silently; ``adjustments``
+    ({record_type: {"rows", "cost_usd"}}) counts the credit, refund and discount rows kept.
     Parquet amounts stored as doubles are converted via their shortest repr [exact as displayed].
     """
     start, end = str(start)[:10], str(end)[:10]
     acc: dict = {}
     excluded: dict = defaultdict(lambda: [0, Decimal(0)])
+    adjustments: dict = defaultdict(lambda: [0, Decimal(0)])
     n = {"read": 0, "used": 0, "in_range": 0, "no_date": 0}
     files = _cur_files(paths)
     for path in files:
@@ -258,22 +282,29 @@ def read_cur(paths: list[str | Path], start: str, end: str) -> tuple[pd.DataFram
         n["no_date"] += g["date"].null_count
         g = g.filter(pc.and_(pc.greater_equal(g["date"], start), pc.less_equal(g["date"], end)))
         n["in_range"] += g.num_rows
-        kept = pc.is_in(g["lit"], value_set=pa.array(CUR_KEPT_TYPES))
+        kept = pc.is_in(g["lit"], value_set=pa.array(CUR_KEPT_TYPES + CUR_ADJUSTMENT_TYPES))
         for r in g.filter(pc.invert(kept)).group_by("lit").aggregate([("cost", "sum"), ("cost", "count")]).to_pylist():
             e = excluded[r["lit"]]
             e[0] += r["cost_count"]
             e[1] += r["cost_sum"]
         g = g.filter(kept)
         n["used"] += g.num_rows
-        agg = g.group_by(list(_KEY)).aggregate([("qty", "sum"), ("cost", "sum"), ("region", "max")])
+        agg = g.group_by([*_KEY[:-1], "lit"]).aggregate([("qty", "sum"), ("cost", "sum"), ("cost", "count"),
+                                                            ("region", "max")])
         for r in agg.to_pylist():
-            _add(acc, tuple(r[k] for k in _KEY), r["qty_sum"], r["cost_sum"], r["region_max"] or None)
+            rtype = record_type(r["lit"])
+            if rtype != "usage":
+                a = adjustments[rtype]
+                a[0] += r["cost_count"]
+                a[1] += r["cost_sum"]
+            _add(acc, (*(r[k] for k in _KEY[:-1]), rtype), r["qty_sum"], r["cost_sum"], r["region_max"] or None)
     rows_read, rows_used, rows_in, rows_no_date = n["read"], n["used"], n["in_range"], n["no_date"]
     report = {"rows_read": rows_read, "rows_used": rows_used, "rows_bedrock_in_range": rows_in,
               "rows_bedrock_without_date": rows_no_date, "files": len(files),
-              "excluded": {k: {"rows": v[0], "cost_usd": plain(v[1])} for k, v in sorted(excluded.items())}}
+              "excluded": {k: {"rows": v[0], "cost_usd": plain(v[1])} for k, v in sorted(excluded.items())},
+              "adjustments": {k: {"rows": v[0], "cost_usd": plain(v[1])} for k, v in sorted(adjustments.items())}}
     return _rows_to_frame(acc, "cur"), report
 
 
-__all__ = ["BILL_COLUMNS", "CUR_KEPT_TYPES", "CUR_PRODUCT_SERVICE", "empty_bill",
-           "is_bedrock_service", "parse_cost_explorer_pages", "read_cur"]
+__all__ = ["ADJUSTMENTS", "BILL_COLUMNS", "CUR_ADJUSTMENT_TYPES", "CUR_KEPT_TYPES", "CUR_PRODUCT_SERVICE",
+           "RECORD_TYPES", "empty_bill", "is_bedrock_service", "parse_cost_explorer_pages", "read_cur", "record_type"]

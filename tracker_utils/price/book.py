@@ -274,15 +274,16 @@ class PriceBook:
                 raise ValueError(f"{unit} tokens must not be negative")
             if n == 0:
                 continue
-            price = (self.unit_price(res.base_model, region, res.scope, tier, unit, d)
-                     if res.base_model else None)
-            if price is None:
+            row = self.price_row(res.base_model, region, res.scope, tier, unit, d) if res.base_model else None
+            if row is None:
                 unpriced.append(unit)
                 continue
+            price = row.usd_per_1k
             c = line_cost(unit, n, price)
             total += c
             lines.append({"unit": unit, "tokens": n, "usd_per_1k": plain(price), "cost_usd": money(c),
-                          "cost_usd_exact": plain(c)})
+                          "cost_usd_exact": plain(c), "effective_from": row.effective_from.isoformat(),
+                          "source": row.source})
         return {
             "model": model_id,
             "base_model": res.base_model,

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pandas as pd
 
 from tracker_utils.apps import Attribution, principal_parts
-from tracker_utils.schema import TOKENS
+from tracker_utils.schema import TOKENS, TTL_COLUMNS
 from tracker_utils.money import to_series
 from tracker_utils.price.book import PriceBook
 
@@ -20,6 +20,10 @@ UNITS = {"input_tokens": "input", "output_tokens": "output", "cache_read_tokens"
          "cache_write_tokens": "cache_write_5m"}
 COST_COLS = {"input_tokens": "cost_input", "output_tokens": "cost_output", "cache_read_tokens": "cost_cache_read",
              "cache_write_tokens": "cost_cache_write"}
+# cache writes by TTL: ``cache_write_tokens`` is the total; its 1h part is priced at cache_write_1h, the rest at 5m.
+# ``cost_cache_write`` stays the cost of all cache writes (the sum of the two columns below).
+TTL_COST_COLS = {"cache_write_5m": "cost_cache_write_5m", "cache_write_1h": "cost_cache_write_1h"}
+SUMS = [*TOKENS, *TTL_COLUMNS]          # the integer columns summed when usage is aggregated
 PROFILE_PREFIX = re.compile(r"^(us|eu|apac|jp|au|ca|us-gov|global)\.")
 CW_METRICS = {"Invocations": "invocations", "InputTokenCount": "input_tokens", "OutputTokenCount": "output_tokens",
               "CacheReadInputTokenCount": "cache_read_tokens", "CacheWriteInputTokenCount": "cache_write_tokens",
@@ -59,44 +63,63 @@ class Pricer:
         return self._price[k]
 
     def price_frame(self, df: pd.DataFrame, model_ids_col: str = "model_id") -> pd.DataFrame:
-        """Add base_model/scope/kind and exact cost columns to an aggregated usage frame."""
+        """Add base_model/scope/kind and exact cost columns to an aggregated usage frame.
+
+        Cache writes: ``cache_write_tokens - cache_write_1h_tokens`` at cache_write_5m, ``cache_write_1h_tokens`` at
+        cache_write_1h (a frame without the column has no 1h writes)."""
         df = df.copy()
         res = {m: self.resolve(m) for m in df[model_ids_col].unique()}
         for k in ("base_model", "scope", "kind"):
             df[k] = df[model_ids_col].map(lambda m: res[m][k])
         if "tier" not in df:
             df["tier"] = "standard"
-        costs = {c: [] for c in COST_COLS.values()}
+        for c in TTL_COLUMNS:
+            if c not in df:
+                df[c] = 0
+        costs = {c: [] for c in [*COST_COLS.values(), *TTL_COST_COLS.values()]}
         totals, priced = [], []
-        for row in df[["base_model", "scope", "tier", model_ids_col, *TOKENS]].itertuples(index=False):
-            total, ok = Decimal(0), True
-            for tcol in TOKENS:
-                tokens = int(getattr(row, tcol))
-                c = Decimal(0)
-                if tokens:
-                    p = self.price(row.base_model, row.scope, row.tier, UNITS[tcol])
-                    if p is None:
-                        ok = False
-                        u = self.unpriced.setdefault(row.base_model, {"model": row.base_model, "model_ids": set(),
-                                                                      "units": set(), "tokens": 0})
-                        u["model_ids"].add(getattr(row, model_ids_col))
-                        u["units"].add(UNITS[tcol])
-                        u["tokens"] += tokens
-                    else:
-                        c = Decimal(tokens) * p / 1000
-                costs[COST_COLS[tcol]].append(c)
-                total += c
-            totals.append(total)
-            priced.append(ok)
+        for row in df[["base_model", "scope", "tier", model_ids_col, *SUMS]].itertuples(index=False):
+            self._row_costs(row, model_ids_col, costs, totals, priced)
         for c, vals in costs.items():
             df[c] = to_series(vals, df.index)
         df["cost_usd"] = to_series(totals, df.index)
         df["priced"] = priced
         return df
 
+    def _row_costs(self, row, model_ids_col: str, costs: dict, totals: list, priced: list) -> None:
+        """Append one aggregated row's exact costs (per column and total) and whether every unit had a price."""
+        cw = int(row.cache_write_tokens)
+        h1 = min(int(row.cache_write_1h_tokens), cw)
+        parts = [(tcol, UNITS[tcol], int(getattr(row, tcol))) for tcol in TOKENS if tcol != "cache_write_tokens"]
+        parts += [("cache_write_tokens", "cache_write_5m", cw - h1), ("cache_write_tokens", "cache_write_1h", h1)]
+        total, ok = Decimal(0), True
+        by_unit = {}
+        for tcol, unit, tokens in parts:
+            c = Decimal(0)
+            if tokens:
+                p = self.price(row.base_model, row.scope, row.tier, unit)
+                if p is None:
+                    ok = False
+                    u = self.unpriced.setdefault(row.base_model, {"model": row.base_model, "model_ids": set(),
+                                                                  "units": set(), "tokens": 0})
+                    u["model_ids"].add(getattr(row, model_ids_col))
+                    u["units"].add(unit)
+                    u["tokens"] += tokens
+                else:
+                    c = Decimal(tokens) * p / 1000
+            by_unit[unit] = c
+            total += c
+        for tcol in (t for t in TOKENS if t != "cache_write_tokens"):
+            costs[COST_COLS[tcol]].append(by_unit[UNITS[tcol]])
+        costs["cost_cache_write"].append(by_unit["cache_write_5m"] + by_unit["cache_write_1h"])
+        for unit, col in TTL_COST_COLS.items():
+            costs[col].append(by_unit[unit])
+        totals.append(total)
+        priced.append(ok)
+
 
 PRICING_COLUMNS = ["timestamp", "delivered_at", "model_id", "principal", "operation", "error_code", "latency",
-                   "request_metadata", *TOKENS]
+                   "request_metadata", *SUMS]
 REPEATED = ["model_id", "principal", "operation", "error_code", "latency", "request_metadata"]
 
 
@@ -112,7 +135,7 @@ def aggregate_logs_file(path, attribution: Attribution, batch_rows: int = 250_00
         part = _first_level(batch.to_pandas())
         if g is not None:        # fold into the running groups: never more rows than distinct groups
             part = pd.concat([g, part], ignore_index=True).groupby(
-                RAW_KEYS, dropna=False, sort=False)[["invocations", *TOKENS]].sum().reset_index()
+                RAW_KEYS, dropna=False, sort=False)[["invocations", *SUMS]].sum().reset_index()
         g = part
     if g is None:
         return aggregate_logs(read_logs(path), attribution)
@@ -137,7 +160,7 @@ def aggregate_logs(logs: pd.DataFrame, attribution: Attribution) -> pd.DataFrame
     keys = ["hour", "model_id", "principal", "principal_kind", "principal_name", "app", "team", "cost_centre",
             "matched", "operation", "status", "tier", "request_metadata", "day_edge"]
     if logs.empty:
-        return pd.DataFrame(columns=keys + ["invocations", "sessions", *TOKENS])
+        return pd.DataFrame(columns=keys + ["invocations", "sessions", *SUMS])
     return _resolve(_first_level(logs), attribution)
 
 
@@ -152,8 +175,9 @@ def _first_level(logs: pd.DataFrame) -> pd.DataFrame:
         "day_edge": logs["delivered_at"].dt.floor("D") != logs["timestamp"].dt.floor("D"),
         # one row per record (local reader), or one row per group with its record count (Athena engine)
         "invocations": logs["records"] if "records" in logs else 1,
-        **{c: logs[c] for c in raw if c not in ("hour", "day_edge")}, **{t: logs[t] for t in TOKENS}})
-    g = df.groupby(raw, dropna=False, sort=False, observed=True)[["invocations", *TOKENS]].sum().reset_index()
+        **{c: logs[c] for c in raw if c not in ("hour", "day_edge")},
+        **{t: logs[t] if t in logs else 0 for t in SUMS}})     # files written before the TTL split: none
+    g = df.groupby(raw, dropna=False, sort=False, observed=True)[["invocations", *SUMS]].sum().reset_index()
     for c in raw:
         if isinstance(g[c].dtype, pd.CategoricalDtype):
             g[c] = g[c].astype(object)
@@ -177,7 +201,7 @@ def _resolve(g: pd.DataFrame, attribution: Attribution) -> pd.DataFrame:
     g["status"] = g["error_code"].where(g["error_code"] != "", "ok")
     g["tier"] = ["latency_optimized" if v == "optimized" else "standard" for v in g["latency"]]
     final = g.groupby(keys, dropna=False, sort=True)
-    out = final[["invocations", *TOKENS]].sum().reset_index()
+    out = final[["invocations", *SUMS]].sum().reset_index()
     out["sessions"] = final["session_arn"].nunique().values
     return out
 
@@ -196,6 +220,31 @@ def cloudwatch_usage(cw: pd.DataFrame) -> pd.DataFrame:
         wide[c] = wide[c].astype("int64")
     wide.columns.name = None
     return wide[["hour", "model_id", *cols]]
+
+
+CW_TTL_METHOD = ("CloudWatch counts cache writes without their TTL: each hour and model id's CloudWatch cache writes "
+                 "are split by the logs' 1h share of that hour and model id (on-time and late records; rounded half "
+                 "up); with no logged cache writes, all are priced as 5m")
+
+
+def cloudwatch_ttl_split(cw_usage: pd.DataFrame, *logs: pd.DataFrame) -> pd.DataFrame:
+    """``cw_usage`` with ``cache_write_1h_tokens``: CloudWatch's cache writes split by the logs' 1h share per hour
+    and model id (see :data:`CW_TTL_METHOD`). Integer arithmetic; never more than CloudWatch's total."""
+    df = cw_usage.copy()
+    frames = [f[["hour", "model_id", "cache_write_tokens", "cache_write_1h_tokens"]] for f in logs
+              if not f.empty and "cache_write_1h_tokens" in f]
+    if df.empty or not frames:
+        df["cache_write_1h_tokens"] = 0
+        return df
+    share = pd.concat(frames).groupby(["hour", "model_id"])[["cache_write_tokens", "cache_write_1h_tokens"]].sum()
+    lw = {k: (int(a), int(b)) for k, a, b in zip(share.index, share["cache_write_tokens"],
+                                                   share["cache_write_1h_tokens"])}
+    out = []
+    for hour, mid, cw in zip(df["hour"], df["model_id"], df["cache_write_tokens"]):
+        w, h = lw.get((hour, mid), (0, 0))
+        out.append(min(int(cw), (2 * int(cw) * h + w) // (2 * w)) if w and h else 0)
+    df["cache_write_1h_tokens"] = pd.Series(out, index=df.index, dtype="int64")
+    return df
 
 
 def bill_models(bill: pd.DataFrame, book: PriceBook) -> pd.DataFrame:

@@ -11,7 +11,8 @@ from tracker_utils.config import RunConfig, resolve_path
 from tracker_utils.io import read_parquet, write_json, write_parquet
 from tracker_utils.money import to_series
 from tracker_utils.price.book import PriceBook
-from tracker_utils.price.pricer import Pricer, aggregate_logs_file, bill_models, cloudwatch_usage
+from tracker_utils.price.pricer import (CW_TTL_METHOD, Pricer, aggregate_logs_file, bill_models,
+                                        cloudwatch_ttl_split, cloudwatch_usage)
 from tracker_utils.schema import COLLECT, PRICE
 
 
@@ -22,13 +23,13 @@ def run(cfg: RunConfig) -> dict:
     attribution = Attribution.load(resolve_path(p.apps_file), resolve_path(p.prices_dir) / "inference_profiles.yaml")
     pricer = Pricer(book, cfg.region, cfg.date)
 
-    price_logs = pricer.price_frame(aggregate_logs_file(cfg.data(COLLECT.LOGS), attribution))
-    price_late = pricer.price_frame(aggregate_logs_file(cfg.data(COLLECT.LOGS_LATE), attribution))
+    logs, late = (aggregate_logs_file(cfg.data(f), attribution) for f in (COLLECT.LOGS, COLLECT.LOGS_LATE))
+    price_logs, price_late = pricer.price_frame(logs), pricer.price_frame(late)
     write_parquet(price_logs, cfg.data(PRICE.LOGS))
     write_parquet(price_late, cfg.data(PRICE.LOGS_LATE))
 
     cw = read_parquet(cfg.data(COLLECT.CLOUDWATCH))
-    price_cw = pricer.price_frame(cloudwatch_usage(cw))
+    price_cw = pricer.price_frame(cloudwatch_ttl_split(cloudwatch_usage(cw), logs, late))
     write_parquet(price_cw, cfg.data(PRICE.CLOUDWATCH))
 
     bill = bill_models(read_parquet(cfg.data(COLLECT.BILL)), book)
@@ -45,8 +46,11 @@ def run(cfg: RunConfig) -> dict:
         "unmatched_bill_usage_types": sorted(bill.loc[~bill["matched"], "usage_type"].unique().tolist()),
         "display_names": {m: book.display_name(m) for m in
                           sorted(set(price_logs["base_model"]) | set(price_cw["base_model"]) | set(bill["base_model"]) - {""})},
-        "cache_write_assumption": "cache writes in logs and CloudWatch are priced at the 5-minute TTL rate "
-                                  "(neither source tells the TTL)",
+        "cache_write_assumption": "log records give the TTL split of their cache writes in the response body "
+                                  "(cacheDetails or cache_creation); records without it are priced at the 5-minute "
+                                  "rate (collect's data_quality.cache_ttl_assumed counts them). " + CW_TTL_METHOD,
+        "cache_write_1h_tokens": {"logs": int(price_logs["cache_write_1h_tokens"].sum()),
+                                  "cloudwatch": int(price_cw["cache_write_1h_tokens"].sum())},
     }
     write_json(cfg.data(PRICE.SUMMARY), summary)
     return summary

@@ -4,7 +4,10 @@ Two identities hold for every model, date and region, and every gap is one term 
 
 - usage:  CloudWatch - logs = late_delivery + logging_outage + failed_calls + unexplained   (invocations and tokens)
 - money:  billed - logs cost = (the cost of the usage gaps) + price_mismatch + unlogged_endpoint + unpriced_model
-                               + scope + unexplained
+                               + scope + credit + refund + discount + unexplained
+
+``billed`` is net: a credit, refund or discount bill line (its ``record_type``) is sized as a gap of that kind and is
+never compared with the book, so a discounted account is not a ``price_mismatch``; ``gross`` is billed without them.
 
 ``day_edge`` is sized but already counted (the kit reads the next day's first hour folders). Which source answers
 which question: totals come from the bill; the per-application split comes from the logs, scaled to the bill per
@@ -29,7 +32,12 @@ from tracker_utils.schema import COUNTS, TOKENS
 UNIT_TOKEN = {"input": "input_tokens", "output": "output_tokens", "cache_read": "cache_read_tokens",
               "cache_write_5m": "cache_write_tokens", "cache_write_1h": "cache_write_tokens"}
 UNIT_COST = {"input": "cost_input", "output": "cost_output", "cache_read": "cost_cache_read",
-             "cache_write_5m": "cost_cache_write", "cache_write_1h": "cost_cache_write"}
+             "cache_write_5m": "cost_cache_write_5m", "cache_write_1h": "cost_cache_write_1h"}
+# the tokens a bill line of each unit is compared with (cache writes split by TTL; see pricer.price_frame)
+UNIT_COMPARE = {**UNIT_TOKEN, "cache_write_5m": "cache_write_5m_tokens", "cache_write_1h": "cache_write_1h_tokens"}
+
+
+ADJUSTMENTS_MODEL = "(account credits, refunds and discounts)"   # adjustment lines that name no model
 
 
 def bill_scope_of(scope: str) -> str:
@@ -76,7 +84,18 @@ def _sum_frame(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def _cost_by_unit(df: pd.DataFrame) -> dict:
-    return {u: dsum(df[c]) for u, c in UNIT_COST.items() if u != "cache_write_1h"} if not df.empty else {}
+    """Cost per billing unit; a frame priced before the TTL split has all its cache writes at 5m."""
+    if df.empty:
+        return {}
+    cols = {**UNIT_COST, "cache_write_5m": "cost_cache_write"} if "cost_cache_write_5m" not in df else UNIT_COST
+    return {u: dsum(df[c]) for u, c in cols.items() if c in df}
+
+
+def _tokens_by_unit(df: pd.DataFrame) -> dict:
+    """Token sums, and the cache writes split by TTL (``cache_write_5m_tokens`` = total - 1h)."""
+    out = {t: int(df[t].sum()) for t in TOKENS}
+    h1 = int(df["cache_write_1h_tokens"].sum()) if "cache_write_1h_tokens" in df else 0
+    return {**out, "cache_write_1h_tokens": h1, "cache_write_5m_tokens": out["cache_write_tokens"] - h1}
 
 
 def _billing_tokens(name: str) -> set[str]:
@@ -220,6 +239,8 @@ class Ledger:
             g.add({line.tcol: line.cw_tokens}, line.cost - line.cw_cost)
         elif line.kind == "rounding":
             g.add(None, line.cost - line.cw_cost)
+        elif line.kind in gaps.ADJUSTMENT_KINDS:
+            g.add(None, line.cost)
         else:
             g.add({line.tcol: line.tokens} if line.tcol else None, line.cost)
         if line.note:
@@ -236,7 +257,7 @@ class Ledger:
                     continue
                 if scope_limited:
                     g = self.gap(base, "scope")
-                    g.add({UNIT_TOKEN[unit]: -c["tokens"][UNIT_TOKEN[unit]]}, -ccost)
+                    g.add({UNIT_TOKEN[unit]: -c["tokens"][UNIT_COMPARE[unit]]}, -ccost)
                     g.details.append(f"{name} {unit}: {usd(ccost)} of CloudWatch usage has no bill line; the bill "
                                      "query was limited to SERVICE = 'Amazon Bedrock' and missed Marketplace "
                                      "'(Amazon Bedrock Edition)' lines")
@@ -258,7 +279,10 @@ class _BillLine:
         self.note = self.kind = ""
         self.cw_cost = self.logs_cost = self.cw_tokens = self.logs_tokens = None
         self.compared = False
-        if not r.matched:
+        rtype = getattr(r, "record_type", "usage") or "usage"       # bills collected before record types: usage
+        if rtype in gaps.ADJUSTMENT_KINDS:
+            self._adjustment(rtype)
+        elif not r.matched:
             self._unmatched(unpriced)
         elif r.tier not in ("standard",) or r.endpoint != "runtime":
             self.kind = "unlogged_endpoint"
@@ -268,6 +292,15 @@ class _BillLine:
             self.kind, self.note = "unexplained", f"{r.usage_type}: not a token usage type"
         else:
             self._compare(cw_by.get((self.base, r.scope)) or {}, logs_by.get((self.base, r.scope)) or {}, unpriced)
+
+    def _adjustment(self, rtype: str) -> None:
+        """A credit, refund or discount line: a term of the net bill, sized by its cost, on the model it names."""
+        r = self.r
+        self.kind, self.tcol, self.tokens = rtype, None, 0
+        if not r.matched:
+            self.base = ADJUSTMENTS_MODEL
+        what = r.usage_type or "no usage type"
+        self.note = f"{gaps.kind(rtype).label}: {usd(self.cost)} ({what})"
 
     def _unmatched(self, unpriced: list[str]) -> None:
         r = self.r
@@ -284,9 +317,9 @@ class _BillLine:
         r, tol_abs, tol_pct = self.r, self.tol[0], self.tol[1]
         self.compared = True
         self.cw_cost = c.get("cost", {}).get(r.unit, Decimal(0))
-        self.cw_tokens = c.get("tokens", {}).get(self.tcol, 0)
+        self.cw_tokens = c.get("tokens", {}).get(UNIT_COMPARE[r.unit], 0)
         self.logs_cost = lg.get("cost", {}).get(r.unit, Decimal(0))
-        self.logs_tokens = lg.get("tokens", {}).get(self.tcol, 0)
+        self.logs_tokens = lg.get("tokens", {}).get(UNIT_COMPARE[r.unit], 0)
         if self.base in unpriced and self.cw_cost == 0:
             self.kind = "unpriced_model"
             self.note = f"{r.usage_type} billed for a model/region the book has no price for"
@@ -307,7 +340,8 @@ class _BillLine:
         if self.logs_cost is not None:
             near = abs(self.cost - self.logs_cost) <= max(tol_abs, abs(self.logs_cost) * tol_pct / 100)
             vs_logs = "agrees" if near else "differs"
-        return {"usage_type": r.usage_type, "service": r.service, "base_model": self.base, "unit": r.unit,
+        return {"usage_type": r.usage_type, "record_type": getattr(r, "record_type", "usage") or "usage",
+                "service": r.service, "base_model": self.base, "unit": r.unit,
                 "tier": r.tier, "scope": r.scope, "endpoint": r.endpoint, "billed_tokens": self.tokens,
                 "billed_cost_usd": money(self.cost), "cloudwatch_tokens": self.cw_tokens,
                 "cloudwatch_cost_usd": money(self.cw_cost) if self.cw_cost is not None else None,
@@ -339,7 +373,7 @@ def _by_scope(df: pd.DataFrame) -> dict:
     out = {}
     if not df.empty:
         for (base, bscope), f in df.assign(bscope=df["scope"].map(bill_scope_of)).groupby(["base_model", "bscope"]):
-            out[(base, bscope)] = {"cost": _cost_by_unit(f), "tokens": {t: int(f[t].sum()) for t in TOKENS}}
+            out[(base, bscope)] = {"cost": _cost_by_unit(f), "tokens": _tokens_by_unit(f)}
     return out
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pandas as pd
 
 from tracker_utils.config import RunConfig
+from tracker_utils.gaps import ADJUSTMENT_KINDS
 from tracker_utils.io import read_json, read_parquet, write_json, write_parquet
 from tracker_utils.money import dsum, money
 from tracker_utils.reconcile.ledger import reconcile
@@ -49,10 +50,15 @@ def _totals(models_raw: dict, models: list[dict], collect: dict, unpriced: list)
     billed = sum((m["billed"] for m in models_raw.values()), Decimal(0))
     logs_cost = sum((m["logs"]["cost"] for m in models_raw.values()), Decimal(0))
     cw_cost = sum((m["cloudwatch"]["cost"] for m in models_raw.values()), Decimal(0))
+    adj = {k: sum((m["gaps"][k].sizes["cost"] for m in models_raw.values() if k in m["gaps"]), Decimal(0))
+           for k in ADJUSTMENT_KINDS}
+    gross = billed - sum(adj.values())      # the list-price bill: what the logs, priced at the book, explain
     return {"billed_cost_usd": money(billed), "logs_cost_usd": money(logs_cost), "cloudwatch_cost_usd": money(cw_cost),
+            "net_cost_usd": money(billed), "gross_cost_usd": money(gross),
+            "adjustments_usd": {k: money(v) for k, v in adj.items()},
             "logs_invocations": sum(m["logs"]["invocations"] for m in models),
             "cloudwatch_invocations": sum(m["cloudwatch"]["invocations"] for m in models),
-            "explained_pct": str((logs_cost / billed * 100).quantize(Decimal("0.1"))) if billed else None,
+            "explained_pct": str((logs_cost / gross * 100).quantize(Decimal("0.1"))) if gross else None,
             "lower_bound": bool(unpriced), "bill_scope": collect["bill"].get("scope", "all")}
 
 
@@ -82,6 +88,8 @@ def run(cfg: RunConfig) -> dict:
     models = summarise(models_raw, display, *tols)
     gaps = roll_up_gaps(models)
     totals = _totals(models_raw, models, collect, unpriced)
+    # the 1-hour part of the cache writes (logs: from the bodies; CloudWatch: split by the logs' share)
+    totals["cache_write_1h_tokens"] = price.get("cache_write_1h_tokens", {"logs": 0, "cloudwatch": 0})
     bill_present = not collect["bill"].get("missing") and collect["bill"].get("source") != "none"
     covered = sum((m["logs"]["cost"] for m in models_raw.values() if m["bill_lines"]), Decimal(0))
     billed = sum((m["billed"] for m in models_raw.values()), Decimal(0))

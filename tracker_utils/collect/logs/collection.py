@@ -46,7 +46,7 @@ def parse_object(key: str, data: bytes, delivered_at: dt.datetime, strict: bool 
     n, found, fproblem, _ = scan._scan(key, data, strict, out.extend)
     problems = found.examples
     rows = [(r[0], EPOCH + dt.timedelta(microseconds=r[1] // 1000), *r[2:7], *r[10:14], *r[7:10], key, r[14],
-             delivered_at) for r in out]
+             delivered_at, *r[15:17]) for r in out]
     return rows, problems, n, fproblem
 
 
@@ -150,6 +150,7 @@ class _Pass2:
         self.other_regions = Counter()
         self.other_days: dict[str, Counter] = {}
         self.records_read = 0
+        self.ttl_assumed = 0               # used records with cache writes and no TTL detail (priced as 5m)
 
     def add_object(self, o: LogObject, r: dict) -> None:
         self.records_read += r["records"]
@@ -176,6 +177,8 @@ class _Pass2:
             keep &= in_day
             if not keep.any():
                 continue
+            if writer is self.used:
+                self.ttl_assumed += int(b["cache_ttl_assumed"][keep].sum())
             t = store._table(b, o.key, dns, self.schema)
             if not keep.all():
                 import pyarrow as pa
@@ -282,6 +285,7 @@ class _Pass2:
             "records_malformed": sum(v for k, v in by_kind.items() if k not in MALFORMED_EXCLUDES),
             "records_quarantined_by_kind": by_kind,
             "quarantine_examples_per_kind_and_file": scan.EXAMPLES,
+            "cache_ttl_assumed": self.ttl_assumed,
         }
         accounted = sum(quality[k] for k in IDENTITY)
         assert quality["records_read"] == accounted, quality

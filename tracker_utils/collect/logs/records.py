@@ -10,7 +10,7 @@ import re
 
 import orjson
 
-from tracker_utils.schema import TOKENS
+from tracker_utils.schema import TOKENS, TTL_COLUMNS
 
 OPERATIONS = {"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"}
 SCHEMA_VERSIONS = {"1.0"}
@@ -18,8 +18,8 @@ SCHEMA_TYPE = "ModelInvocationLog"
 
 COLUMNS = ["request_id", "timestamp", "operation", "model_id", "principal", "region", "inference_region",
            "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "error_code", "latency",
-           "request_metadata", "file", "line", "delivered_at"]
-INT_COLUMNS = [*TOKENS, "line"]
+           "request_metadata", "file", "line", "delivered_at", *TTL_COLUMNS]
+INT_COLUMNS = [*TOKENS, "line", *TTL_COLUMNS]
 QUARANTINE_COLUMNS = ["kind", "file", "line", "request_id", "reason"]
 # string columns with few distinct values: dictionary-encoded from the parser to the parquet file
 DICT_COLUMNS = ["operation", "model_id", "principal", "region", "inference_region", "error_code", "latency",
@@ -106,8 +106,8 @@ def _opt_str(v, name: str) -> str:
 
 
 def _record(r, tcache: dict, line: int, max_tokens: int = MAX_TOKENS) -> tuple:
-    """A parsed line to (request_id, ts_ns, the 8 ``DICT_COLUMNS`` values, 4 counts, line), or :class:`_Bad`.
-    The one definition of a good record."""
+    """A parsed line to (request_id, ts_ns, the 8 ``DICT_COLUMNS`` values, 4 counts, line, 1h cache writes,
+    TTL assumed (0/1)), or :class:`_Bad`. The one definition of a good record."""
     if type(r) is not dict:
         raise _Bad("invalid_json", "line is not a JSON object")
     get = r.get
@@ -140,13 +140,72 @@ def _record(r, tcache: dict, line: int, max_tokens: int = MAX_TOKENS) -> tuple:
     ot = out.get("outputTokenCount")
     if type(ot) is not int or not 0 <= ot <= max_tokens:
         ot = _count(ot, "outputTokenCount", True, max_tokens)
-    cr = inp.get("cacheReadInputTokenCount", 0)
+    cr = inp.get("cacheReadInputTokenCount")
+    if cr is None:                      # the other spelling (LiteLLM PR #31693): both are accepted
+        cr = inp.get("cacheReadInputTokens", 0)
     if type(cr) is not int or not 0 <= cr <= max_tokens:
         cr = _count(cr, "cacheReadInputTokenCount", False, max_tokens)
-    cw = inp.get("cacheWriteInputTokenCount", 0)
+    cw = inp.get("cacheWriteInputTokenCount")
+    if cw is None:
+        cw = inp.get("cacheWriteInputTokens", 0)
     if type(cw) is not int or not 0 <= cw <= max_tokens:
         cw = _count(cw, "cacheWriteInputTokenCount", False, max_tokens)
-    return (rid, t, op, model_id, *_context(get), it, ot, cr, cw, line)
+    w1h, assumed = (0, 0) if not cw else _ttl_split(out.get("outputBodyJson"), cw)
+    return (rid, t, op, model_id, *_context(get), it, ot, cr, cw, line, w1h, assumed)
+
+
+def _tokens(v) -> int | None:
+    """A count inside a response body: an integer >= 0, else None (a body oddity never rejects the record)."""
+    if type(v) is float and v.is_integer():
+        v = int(v)
+    return v if type(v) is int and v >= 0 else None
+
+
+def _usage_with_ttl(body):
+    """The usage block of a response body that carries a TTL split, or None. Converse: ``usage``; ConverseStream:
+    the final ``metadata`` event's ``usage``; Anthropic InvokeModel: ``usage``; its stream: the last event with a
+    ``usage`` (``message_delta``) or ``message.usage`` (``message_start``) that has ``cache_creation``. Only the
+    last three events and the first are looked at: the usage is there, and the work does not grow with the stream."""
+    if type(body) is dict:
+        u = body.get("usage")
+        return u if type(u) is dict and ("cacheDetails" in u or "cache_creation" in u) else None
+    if type(body) is not list or not body:
+        return None
+    for ev in (*body[:-4:-1], body[0]) if len(body) > 3 else body[::-1]:
+        if type(ev) is not dict:
+            continue
+        for holder in (ev.get("metadata"), ev, ev.get("message")):
+            u = holder.get("usage") if type(holder) is dict else None
+            if type(u) is dict and ("cacheDetails" in u or "cache_creation" in u):
+                return u
+    return None
+
+
+def _ttl_split(body, cw: int) -> tuple[int, int]:
+    """(1-hour cache-write tokens, 1 if the TTL is assumed) for a record with ``cw`` cache-write tokens.
+
+    The top-level count is the total; the body only says how much of it is 1h. No detail, a sidecar body, or a detail
+    that does not fit the total (unreadable counts, more 1h tokens than written): priced as 5m, counted as assumed."""
+    u = _usage_with_ttl(body)
+    if u is None:
+        return 0, 1
+    details = u.get("cacheDetails")
+    if type(details) is list:
+        h = 0
+        for d in details:
+            if type(d) is not dict:
+                return 0, 1
+            n = _tokens(d.get("inputTokens"))
+            if n is None:
+                return 0, 1
+            if d.get("ttl") == "1h":
+                h += n
+    else:
+        cc = u.get("cache_creation")
+        h = _tokens(cc.get("ephemeral_1h_input_tokens", 0)) if type(cc) is dict else None
+    if h is None or h > cw:
+        return 0, 1
+    return h, 0
 
 
 def _context(get) -> tuple[str, str, str, str, str, str]:

@@ -18,7 +18,7 @@ import numpy as np
 from tracker_utils.collect.logs import scan
 from tracker_utils.collect.logs.listing import LogObject
 from tracker_utils.collect.logs.records import COLUMNS, DICT_COLUMNS, INT_COLUMNS
-from tracker_utils.schema import COLLECT, TOKENS
+from tracker_utils.schema import COLLECT, TOKENS, TTL_COLUMNS
 
 USED_FILE = COLLECT.LOGS
 LATE_FILE = COLLECT.LOGS_LATE
@@ -89,7 +89,7 @@ def _table(b: dict, key: str, delivered_ns: int, schema):
     for c in DICT_COLUMNS:
         codes, values = b[c]
         arrays[c] = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(values, pa.string()))
-    for c in TOKENS:
+    for c in (*TOKENS, *TTL_COLUMNS):
         arrays[c] = pa.array(b[c])
     return pa.Table.from_arrays([arrays[c] for c in COLUMNS], schema=schema)
 

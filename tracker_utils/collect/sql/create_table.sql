@@ -17,7 +17,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table} (
   `inferenceregion` string,
   `errorcode` string,
   `requestmetadata` map<string,string>,
-  `input` struct<`inputcontenttype`:string,`inputtokencount`:bigint,`cachereadinputtokencount`:bigint,`cachewriteinputtokencount`:bigint>,
+  `input` struct<`inputcontenttype`:string,`inputtokencount`:bigint,`cachereadinputtokencount`:bigint,`cachewriteinputtokencount`:bigint,`cachereadinputtokens`:bigint,`cachewriteinputtokens`:bigint>,
   `output` struct<`outputcontenttype`:string,`outputtokencount`:bigint>,
   `performanceconfig` struct<`latency`:string>
 )

@@ -30,8 +30,9 @@ WITH scan AS (
            requestmetadata AS request_metadata,
            input.inputtokencount AS input_tokens,
            output.outputtokencount AS output_tokens,
-           input.cachereadinputtokencount AS cache_read_tokens,
-           input.cachewriteinputtokencount AS cache_write_tokens,
+           -- both spellings of the cache counts (the *Count one first), as the local reader
+           coalesce(input.cachereadinputtokencount, input.cachereadinputtokens) AS cache_read_tokens,
+           coalesce(input.cachewriteinputtokencount, input.cachewriteinputtokens) AS cache_write_tokens,
            -- delivery time from the file name: YYYYMMDDTHHMMSS[fff]Z_<hex>.json.gz
            CAST(to_unixtime(try(date_parse(nullif(regexp_extract("$path", '(\d{8}T\d{6})\d{0,3}Z_[^/]*$', 1), ''),
                                            '%Y%m%dT%H%i%s'))) AS bigint) * 1000
@@ -43,8 +44,8 @@ WITH scan AS (
                     AND coalesce(schematype, 'ModelInvocationLog') = 'ModelInvocationLog'
                     AND coalesce(schemaversion, '1.0') = '1.0'
                     AND input.inputtokencount >= 0 AND output.outputtokencount >= 0
-                    AND coalesce(input.cachereadinputtokencount, 0) >= 0
-                    AND coalesce(input.cachewriteinputtokencount, 0) >= 0
+                    AND coalesce(input.cachereadinputtokencount, input.cachereadinputtokens, 0) >= 0
+                    AND coalesce(input.cachewriteinputtokencount, input.cachewriteinputtokens, 0) >= 0
                     AND try(from_iso8601_timestamp("timestamp")) IS NOT NULL, false) AS ok
     FROM bedrock_logs.invocations
     WHERE log_region = ?
