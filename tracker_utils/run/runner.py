@@ -22,8 +22,8 @@ from tracker_utils import handoff
 from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, check_chains, load_params, resolve_path,
                                   run_dir, write_snapshot)
 from tracker_utils.io import read_json, write_json
-from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks, log_cells,
-                                        ensure_kernel, execute, export_html)
+from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, ChainKernel,
+                                        check_notebooks, log_cells, ensure_kernel, execute, export_html)
 from tracker_utils.text import count
 
 logger = logging.getLogger(__name__)
@@ -76,11 +76,12 @@ def _run_locked(p: Params, date: str, region: str, rd, force: bool) -> Outcome:
     t0 = time.perf_counter()
     # the kernels load the values the runner validated, frozen: no kernel validates the params file again
     pf = write_snapshot(p, rd / "data" / f"params{SNAPSHOT_SUFFIX}")
+    chain = ChainKernel(kernel, NOTEBOOK_DIR)      # one kernel for the four notebooks, reset before each
     for nb in NOTEBOOKS:
         t1 = time.perf_counter()
         target = rd / f"{nb}.ipynb"
         try:
-            res = execute(
+            res = chain.execute(
                 str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(target),
                 parameters={"date": date, "region": region, "params_file": str(pf), "output_dir": str(resolve_path(p.output_dir)),
                             "interactive": False},
@@ -106,6 +107,8 @@ def _run_locked(p: Params, date: str, region: str, rd, force: bool) -> Outcome:
             break
         finally:
             out.notebook_seconds[nb] = round(time.perf_counter() - t1, 2)
+    chain.close()
+    out.kernel_seconds = round(out.kernel_seconds + chain.start_seconds, 2)
     if out.status == "complete":
         export_html(rd / "04_report.ipynb", rd / "report.html", hide_code=True)
         from tracker_utils.report.redact import shared_summary
