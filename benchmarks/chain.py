@@ -58,8 +58,9 @@ def _child(pf: str, jobs: int) -> None:
 
 def run_once(pf: Path, out: Path, jobs: int) -> dict:
     t0 = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}    # this checkout's tracker_utils, in the runner and its kernels
     r = subprocess.run([PY, __file__, "--child", str(pf), "--jobs", str(jobs)], capture_output=True, text=True,
-                       cwd=str(REPO))
+                       cwd=str(REPO), env=env)
     total = time.perf_counter() - t0
     if r.returncode:
         sys.exit(f"run failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
