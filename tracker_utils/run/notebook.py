@@ -203,6 +203,35 @@ class ChainKernel:
         _quiet_shutdown(km, kc)
 
 
+# Which notebooks share a kernel: "process" (default): every chain a runner process (or --jobs worker) executes,
+# reset before each notebook, and a new kernel whenever the environment changed (a kernel sees the environment it
+# was started with); "chain": the four notebooks of one chain; "none": a fresh kernel for every notebook.
+REUSE_ENV = "BEDROCK_TRACKER_KERNEL_REUSE"
+_SHARED: "ChainKernel | None" = None
+
+
+def reuse_mode() -> str:
+    mode = os.environ.get(REUSE_ENV, "process").strip().lower() or "process"
+    return mode if mode in ("process", "chain", "none") else "process"
+
+
+def shared_kernel(kernel_name: str, cwd) -> ChainKernel:
+    """This process's kernel for the chains it runs (see :data:`REUSE_ENV`); shut down when the process exits."""
+    global _SHARED
+    key = (kernel_name, str(cwd), tuple(sorted(os.environ.items())))
+    if _SHARED is not None and _SHARED.key != key:
+        _SHARED.close()
+        _SHARED = None
+    if _SHARED is None:
+        import atexit
+        from multiprocessing import util as mp_util
+        _SHARED = ChainKernel(kernel_name, cwd)
+        _SHARED.key = key
+        atexit.register(_SHARED.close)
+        mp_util.Finalize(_SHARED, _SHARED.close, exitpriority=10)    # a pool worker exits without atexit
+    return _SHARED
+
+
 def _quiet_shutdown(km, kc) -> None:
     if kc is not None:
         try:
