@@ -141,3 +141,16 @@ def test_executed_chain_notebooks_count_from_one(demo_run):
         for nb in notebook.NOTEBOOKS:
             counts = _counts(nbformat.read(str(out / o.date / o.region / f"{nb}.ipynb"), as_version=4))
             assert counts == list(range(1, len(counts) + 1)), (o.date, o.region, nb, counts)
+
+
+@pytest.mark.slow
+def test_a_kernel_that_dies_mid_notebook_leaves_the_cells_run_so_far_and_is_replaced(tmp_path):
+    dies = _nb(tmp_path / "dies.ipynb", "print('before')", "import os\nos._exit(1)", "print('never')")
+    after = _nb(tmp_path / "after.ipynb", "print('fine')")
+    with notebook.ChainKernel(notebook.ensure_kernel(), tmp_path) as k:
+        with pytest.raises(Exception) as e:
+            _run(k, dies, str(tmp_path / "dies_out.ipynb"))
+        assert not isinstance(e.value, pm.PapermillExecutionError) and k.km is None
+        assert _run(k, after, str(tmp_path / "after_out.ipynb")).cells[-1].outputs[0]["text"] == "fine\n"
+    saved = nbformat.read(str(tmp_path / "dies_out.ipynb"), as_version=4)     # written at the end, whatever happened
+    assert saved.cells[1].outputs[0]["text"] == "before\n"

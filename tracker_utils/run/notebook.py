@@ -98,6 +98,7 @@ def _tracker_reset(cwd):
 _tracker_reset({cwd!r})
 """
 ENGINE = "tracker-shared-kernel"
+SAVE_EVERY = 2.0        # seconds between writes of a running notebook (papermill: before and after every cell)
 
 
 def _register_engine() -> None:
@@ -108,7 +109,48 @@ def _register_engine() -> None:
     if ENGINE in papermill_engines._engines:
         return
 
+    from papermill.engines import NotebookExecutionManager
+
+    class Manager(NotebookExecutionManager):
+        """papermill's manager, writing the notebook as cells run at most every SAVE_EVERY seconds (papermill
+        writes and validates the whole notebook before and after every cell); the start and the end, whatever
+        happens, are always written."""
+        _in_cell = False
+
+        def save(self, **kwargs):
+            if self._in_cell and self.last_save_time is not None \
+                    and (self.now() - self.last_save_time).total_seconds() < SAVE_EVERY:
+                return
+            super().save(**kwargs)
+
+        def cell_start(self, cell, cell_index=None, **kwargs):
+            self._in_cell = True
+            try:
+                super().cell_start(cell, cell_index, **kwargs)
+            finally:
+                self._in_cell = False
+
+        def cell_complete(self, cell, cell_index=None, **kwargs):
+            self._in_cell = True
+            try:
+                super().cell_complete(cell, cell_index, **kwargs)
+            finally:
+                self._in_cell = False
+
     class SharedKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
+                             autosave_cell_every=30, **kwargs):
+            nb_man = Manager(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                             autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
                                      stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
