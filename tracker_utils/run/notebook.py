@@ -162,11 +162,16 @@ def _register_engine() -> None:
             final = merge_kwargs(safe_kwargs, timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
                                  startup_timeout=start_timeout, kernel_name=kernel_name, log=pm_logger,
                                  log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file)
+            chain = final.pop("chain", None)
             client = PapermillNotebookClient(nb_man, **final)
+            if chain is not None:
+                client.kc = chain.akc   # the chain's client, connected already (a new one waits 0.2 s for iopub)
             try:
                 return client.execute()
             finally:
-                if client.kc is not None:
+                if chain is not None and chain.km is not None:
+                    chain.akc = client.kc           # kept for the chain's next notebook
+                elif client.kc is not None:
                     client.kc.stop_channels()
 
     papermill_engines.register(ENGINE, SharedKernelEngine)
@@ -182,7 +187,8 @@ class ChainKernel:
     def __init__(self, kernel_name: str, cwd: str, attempts: int = 3, startup_timeout: int = 60):
         self.kernel_name, self.cwd, self.attempts, self.startup_timeout = kernel_name, str(cwd), attempts, startup_timeout
         self.km = None
-        self.kc = None
+        self.kc = None      # blocking client: the resets
+        self.akc = None     # asynchronous client that nbclient drives, made by the first notebook, then reused
         self.start_seconds = 0.0
 
     def __enter__(self) -> "ChainKernel":
@@ -235,13 +241,19 @@ class ChainKernel:
             self._reset()
         kw.pop("kernel_name", None)
         try:
-            return pm.execute_notebook(src, dst, kernel_name=self.kernel_name, engine_name=ENGINE, km=self.km, **kw)
+            return pm.execute_notebook(src, dst, kernel_name=self.kernel_name, engine_name=ENGINE, km=self.km,
+                                       chain=self, **kw)
         except BaseException:
             self.close()        # a failed notebook's kernel is not handed to anything else
             raise
 
     def close(self) -> None:
-        km, kc, self.km, self.kc = self.km, self.kc, None, None
+        km, kc, akc, self.km, self.kc, self.akc = self.km, self.kc, self.akc, None, None, None
+        if akc is not None:
+            try:
+                akc.stop_channels()
+            except Exception:  # noqa: BLE001
+                pass
         _quiet_shutdown(km, kc)
 
 
