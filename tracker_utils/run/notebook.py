@@ -75,13 +75,253 @@ def execute(src: str, dst: str, attempts: int = 3, **kw):
             time.sleep(0.5 * attempt)
 
 
+# --- one kernel for the four notebooks of a chain ------------------------------------------------------------------
+# Starting a kernel and importing pandas, pyarrow, matplotlib and tracker_utils in it cost about as much as a
+# notebook's own work at demo sizes; a chain's notebooks therefore share one kernel, reset before each notebook
+# (a new IPython session: empty namespace, execution count 1, figures closed, warning registries cleared, the
+# working directory restored), so each notebook sees what a fresh kernel would show it, but modules stay imported.
+RESET_CODE = """\
+def _tracker_reset(cwd):
+    import os, sys, warnings
+    ip = get_ipython()
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
+    ip.reset(new_session=True)
+    ip.execution_count = 1
+    warnings.onceregistry.clear()
+    try:
+        warnings._filters_mutated()     # invalidates every module's __warningregistry__: warnings show again
+    except AttributeError:
+        pass
+    os.chdir(cwd)
+_tracker_reset({cwd!r})
+"""
+ENGINE = "tracker-shared-kernel"
+SAVE_EVERY = 2.0        # seconds between writes of a running notebook (papermill: before and after every cell)
+
+
+def _register_engine() -> None:
+    """A papermill engine that runs a notebook on a kernel it is given (``km``) and leaves it running, closing
+    only its own client's channels. Parameters, cell metadata, the error cell and PapermillExecutionError are
+    papermill's own, as with the default engine."""
+    from papermill.engines import NBClientEngine, papermill_engines
+    if ENGINE in papermill_engines._engines:
+        return
+
+    from papermill.engines import NotebookExecutionManager
+
+    class Manager(NotebookExecutionManager):
+        """papermill's manager, writing the notebook as cells run at most every SAVE_EVERY seconds (papermill
+        writes and validates the whole notebook before and after every cell); the start and the end, whatever
+        happens, are always written."""
+        _in_cell = False
+
+        def save(self, **kwargs):
+            if self._in_cell and self.last_save_time is not None \
+                    and (self.now() - self.last_save_time).total_seconds() < SAVE_EVERY:
+                return
+            super().save(**kwargs)
+
+        def cell_start(self, cell, cell_index=None, **kwargs):
+            self._in_cell = True
+            try:
+                super().cell_start(cell, cell_index, **kwargs)
+            finally:
+                self._in_cell = False
+
+        def cell_complete(self, cell, cell_index=None, **kwargs):
+            self._in_cell = True
+            try:
+                super().cell_complete(cell, cell_index, **kwargs)
+            finally:
+                self._in_cell = False
+
+    class SharedKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
+                             autosave_cell_every=30, **kwargs):
+            nb_man = Manager(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                             autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+            from papermill.clientwrap import PapermillNotebookClient
+            from papermill.engines import logger as pm_logger
+            from papermill.utils import merge_kwargs, remove_args
+            kwargs = remove_args(["input_path"], **kwargs)
+            safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+            final = merge_kwargs(safe_kwargs, timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+                                 startup_timeout=start_timeout, kernel_name=kernel_name, log=pm_logger,
+                                 log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file)
+            chain = final.pop("chain", None)
+            client = PapermillNotebookClient(nb_man, **final)
+            if chain is not None:
+                client.kc = chain.akc   # the chain's client, connected already (a new one waits 0.2 s for iopub)
+            try:
+                return client.execute()
+            finally:
+                if chain is not None and chain.km is not None:
+                    chain.akc = client.kc           # kept for the chain's next notebook
+                elif client.kc is not None:
+                    client.kc.stop_channels()
+
+    papermill_engines.register(ENGINE, SharedKernelEngine)
+
+
+class ChainKernel:
+    """One kernel for a chain's notebooks: ``with ChainKernel(name, cwd) as k: k.execute(src, dst, ...)``.
+
+    Started on first use, again (up to ``attempts`` times) only when it failed to start; a notebook is never
+    retried. A kernel that died (or a notebook that failed) is not reused: the next notebook gets a new kernel.
+    ``start_seconds`` adds up the time spent starting kernels."""
+
+    def __init__(self, kernel_name: str, cwd: str, attempts: int = 3, startup_timeout: int = 60):
+        self.kernel_name, self.cwd, self.attempts, self.startup_timeout = kernel_name, str(cwd), attempts, startup_timeout
+        self.km = None
+        self.kc = None      # blocking client: the resets
+        self.akc = None     # asynchronous client that nbclient drives, made by the first notebook, then reused
+        self.start_seconds = 0.0
+
+    def __enter__(self) -> "ChainKernel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        from jupyter_client.manager import KernelManager
+        t0 = time.perf_counter()
+        try:
+            for attempt in range(1, self.attempts + 1):
+                km = KernelManager(kernel_name=self.kernel_name)
+                km.client_class = "jupyter_client.asynchronous.AsyncKernelClient"    # what nbclient drives
+                kc = None
+                try:
+                    km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=self.cwd)
+                    from jupyter_client.blocking import BlockingKernelClient
+                    kc = BlockingKernelClient()
+                    kc.load_connection_info(km.get_connection_info())
+                    kc.start_channels()
+                    kc.wait_for_ready(timeout=self.startup_timeout)
+                    self.km, self.kc = km, kc
+                    return
+                except Exception as e:  # noqa: BLE001 - only start failures come here; retried, then raised
+                    _quiet_shutdown(km, kc)
+                    if attempt == self.attempts or not _kernel_start_failure(e):
+                        raise
+                    time.sleep(0.5 * attempt)
+        finally:
+            self.start_seconds += time.perf_counter() - t0
+
+    def _reset(self) -> None:
+        reply = self.kc.execute_interactive(RESET_CODE.format(cwd=self.cwd), silent=True, store_history=False,
+                                            timeout=self.startup_timeout, output_hook=lambda msg: None)
+        if reply["content"].get("status") != "ok":
+            raise RuntimeError(f"could not reset the kernel: {reply['content'].get('ename')}: "
+                               f"{reply['content'].get('evalue')}")
+
+    def execute(self, src: str, dst: str, **kw):
+        """papermill.execute_notebook on this chain's kernel (started, or reset, first)."""
+        import papermill as pm
+        _register_engine()
+        if self.km is not None and not self.km.is_alive():
+            self.close()
+        if self.km is None:
+            self._start()
+        else:
+            self._reset()
+        kw.pop("kernel_name", None)
+        try:
+            return pm.execute_notebook(src, dst, kernel_name=self.kernel_name, engine_name=ENGINE, km=self.km,
+                                       chain=self, **kw)
+        except BaseException:
+            self.close()        # a failed notebook's kernel is not handed to anything else
+            raise
+
+    def close(self) -> None:
+        km, kc, akc, self.km, self.kc, self.akc = self.km, self.kc, self.akc, None, None, None
+        if akc is not None:
+            try:
+                akc.stop_channels()
+            except Exception:  # noqa: BLE001
+                pass
+        _quiet_shutdown(km, kc)
+
+
+# Which notebooks share a kernel: "process" (default): every chain a runner process (or --jobs worker) executes,
+# reset before each notebook, and a new kernel whenever the environment changed (a kernel sees the environment it
+# was started with); "chain": the four notebooks of one chain; "none": a fresh kernel for every notebook.
+REUSE_ENV = "BEDROCK_TRACKER_KERNEL_REUSE"
+_SHARED: "ChainKernel | None" = None
+
+
+def reuse_mode() -> str:
+    mode = os.environ.get(REUSE_ENV, "process").strip().lower() or "process"
+    return mode if mode in ("process", "chain", "none") else "process"
+
+
+def shared_kernel(kernel_name: str, cwd) -> ChainKernel:
+    """This process's kernel for the chains it runs (see :data:`REUSE_ENV`); shut down when the process exits."""
+    global _SHARED
+    key = (kernel_name, str(cwd), tuple(sorted(os.environ.items())))
+    if _SHARED is not None and _SHARED.key != key:
+        _SHARED.close()
+        _SHARED = None
+    if _SHARED is None:
+        import atexit
+        from multiprocessing import util as mp_util
+        _SHARED = ChainKernel(kernel_name, cwd)
+        _SHARED.key = key
+        atexit.register(_SHARED.close)
+        mp_util.Finalize(_SHARED, _SHARED.close, exitpriority=10)    # a pool worker exits without atexit
+    return _SHARED
+
+
+def _quiet_shutdown(km, kc) -> None:
+    if kc is not None:
+        try:
+            kc.stop_channels()
+        except Exception:  # noqa: BLE001
+            pass
+    if km is not None:
+        try:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            km.cleanup_resources()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+_EXPORTERS: dict = {}
+
+
+def _exporter(hide_code: bool):
+    """One HTMLExporter per process and setting: its templates are loaded and compiled once."""
+    exp = _EXPORTERS.get(hide_code)
+    if exp is None:
+        from nbconvert import HTMLExporter
+        exp = _EXPORTERS[hide_code] = HTMLExporter(
+            exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code,
+            extra_template_basedirs=[str(Path(__file__).parent / "nbtemplates")], template_name="offline")
+    return exp
+
+
 def export_html(ipynb: Path, html: Path, hide_code: bool = True) -> Path:
     import nbformat
-    from nbconvert import HTMLExporter
     nb = nbformat.read(str(ipynb), as_version=4)
-    exp = HTMLExporter(exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code,
-                       extra_template_basedirs=[str(Path(__file__).parent / "nbtemplates")], template_name="offline")
-    body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": ipynb.stem}})
+    body, _ = _exporter(hide_code).from_notebook_node(nb, resources={"metadata": {"name": ipynb.stem}})
     tmp = html.with_suffix(".html.tmp")
     tmp.write_text(body)
     os.replace(tmp, html)

@@ -22,8 +22,9 @@ from tracker_utils import handoff
 from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, check_chains, load_params, resolve_path,
                                   run_dir, write_snapshot)
 from tracker_utils.io import read_json, write_json
-from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, check_notebooks, log_cells,
-                                        ensure_kernel, execute, export_html)
+from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, ChainKernel,
+                                        check_notebooks, log_cells, ensure_kernel, execute, export_html,
+                                        reuse_mode, shared_kernel)
 from tracker_utils.text import count
 
 logger = logging.getLogger(__name__)
@@ -76,11 +77,15 @@ def _run_locked(p: Params, date: str, region: str, rd, force: bool) -> Outcome:
     t0 = time.perf_counter()
     # the kernels load the values the runner validated, frozen: no kernel validates the params file again
     pf = write_snapshot(p, rd / "data" / f"params{SNAPSHOT_SUFFIX}")
+    # one kernel, reset before each notebook, for the chain (or every chain of this process; notebook.REUSE_ENV)
+    mode = reuse_mode()
+    chain = shared_kernel(kernel, NOTEBOOK_DIR) if mode == "process" else ChainKernel(kernel, NOTEBOOK_DIR)
+    started = chain.start_seconds
     for nb in NOTEBOOKS:
         t1 = time.perf_counter()
         target = rd / f"{nb}.ipynb"
         try:
-            res = execute(
+            res = (chain.execute if mode != "none" else execute)(
                 str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(target),
                 parameters={"date": date, "region": region, "params_file": str(pf), "output_dir": str(resolve_path(p.output_dir)),
                             "interactive": False},
@@ -106,6 +111,9 @@ def _run_locked(p: Params, date: str, region: str, rd, force: bool) -> Outcome:
             break
         finally:
             out.notebook_seconds[nb] = round(time.perf_counter() - t1, 2)
+    if mode != "process":
+        chain.close()
+    out.kernel_seconds = round(out.kernel_seconds + chain.start_seconds - started, 2)
     if out.status == "complete":
         export_html(rd / "04_report.ipynb", rd / "report.html", hide_code=True)
         from tracker_utils.report.redact import shared_summary
@@ -313,7 +321,9 @@ def run_rollup(p: Params, period, log=None) -> dict:
     log = log or logger.warning
     res = {"status": "complete", "error": "", "seconds": 0.0}
     try:
-        execute(str(NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(folder / "rollup.ipynb"),
+        # on this process's kernel when chains ran here (jobs 1): started and imported already
+        run_nb = shared_kernel(ensure_kernel(), NOTEBOOK_DIR).execute if reuse_mode() == "process" else execute
+        run_nb(str(NOTEBOOK_DIR / f"{ROLLUP_NOTEBOOK}.ipynb"), str(folder / "rollup.ipynb"),
                 parameters={"params_file": str(pf), "output_dir": str(resolve_path(p.output_dir)),
                             "period": period.label, "interactive": False},
                 kernel_name=ensure_kernel(), cwd=str(NOTEBOOK_DIR), progress_bar=False,
