@@ -100,7 +100,8 @@ def test_a_one_day_run_after_the_demo_keeps_every_report_and_the_month(demo_run,
     assert sum(f"{k}/report.html" in index for k in truth["runs"]) == 6
     doc = json.loads((out / "periods" / "2026-11" / "chargeback.json").read_text())
     assert doc["period"]["start"] == spec.dates[0] and doc["period"]["end"] == spec.dates[-1]
-    assert len(doc["reports_included"]) == 3          # the run's region, every day of the month so far
+    # every region and day of the month so far, not only the one-day run's region
+    assert len(doc["reports_included"]) == 6 and doc["regions"] == ["ap-northeast-2", "us-east-1"]
 
 
 @pytest.mark.slow

@@ -97,9 +97,14 @@ def month_of(date: str) -> str:
     return date[:7]
 
 
-def month_period(output_dir: str | Path, month: str, regions, upto: str | None = None) -> Period:
-    """The month to date: from its first reported day (or ``upto``) to its last, for ``regions``."""
-    days = [e.date for e in scan(output_dir) if month_of(e.date) == month and e.region in regions]
+def month_period(output_dir: str | Path, month: str, regions, upto: str | None = None,
+                 with_catalog: bool = False) -> Period:
+    """The month to date: from its first reported day (or ``upto``) to its last, for ``regions`` (and, with
+    ``with_catalog``, every other region the catalog has that month: a run of fewer regions never shrinks it)."""
+    entries = [e for e in scan(output_dir) if month_of(e.date) == month]
+    if with_catalog:
+        regions = sorted(set(regions) | {e.region for e in entries})
+    days = [e.date for e in entries if e.region in regions]
     if upto and month_of(upto) == month:
         days.append(upto)
     y, m = map(int, month.split("-"))

@@ -186,7 +186,7 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
     from tracker_utils.report.index import stale_elsewhere, write_index
     out = resolve_path(p.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    periods = [catalog.month_period(out, m, p.regions, upto=max(d for d in p.dates if d[:7] == m))
+    periods = [catalog.month_period(out, m, p.regions, upto=max(d for d in p.dates if d[:7] == m), with_catalog=True)
                for m in catalog.periods_of(p.dates)]
     with FileLock(str(out / ".rollup.lock")):    # one roll-up and index at a time, whatever runs share the folder
         rolls = {per.label: run_rollup(p, per, log=log) for per in periods}
