@@ -222,6 +222,8 @@ def test_chart_labels_are_never_mathtext():
     import matplotlib
     from tracker_utils.report.charts import _new_fig
     from tracker_utils.report.html import fig_html
+    import matplotlib.pyplot as plt
+    plt.close("all")                  # figures other tests left open are not this test's
     label = r"anthropic.x$\undefinedcmd$-v1:0"
     assert matplotlib.rcParams["text.parse_math"] is False
     fig, ax = _new_fig(2)
@@ -233,3 +235,4 @@ def test_chart_labels_are_never_mathtext():
         ax.set_title(label)
         with pytest.raises(ValueError):
             fig_html(fig)
+        plt.close(fig)                # fig_html closes a figure it rendered; this one failed to render
