@@ -58,3 +58,13 @@ def test_parquet_money_is_decimal128_and_never_silently_rounded():
     assert arr.to_pylist() == [D("0.000000250000"), D("1.5"), D(3), D(0)]
     with pytest.raises(ValueError, match="more than 12 decimals"):
         money.to_arrow([D("0.0000000000001")])
+
+
+def test_prorate_adds_up_and_falls_back():
+    from tracker_utils.money import prorate
+    parts = prorate("1.000001", {"a": 1, "b": 1, "c": 1})
+    assert sum(parts.values()) == D("1.000001")
+    assert sorted(parts.values()) == [D("0.333333"), D("0.333334"), D("0.333334")]
+    assert prorate("0.5", {"a": 0, "b": 0}, {"a": 3, "b": 1}) == {"a": D("0.375"), "b": D("0.125")}
+    assert prorate("0.3", {"a": 0, "b": 0}, {"a": 0, "b": 0}) == {"a": D("0.15"), "b": D("0.15")}
+    assert prorate("1", {}) == {}

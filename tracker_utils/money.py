@@ -106,6 +106,19 @@ def allocate(parts: Mapping, q: Decimal = Q6, total=None) -> dict:
     return out
 
 
+def prorate(amount, weights: Mapping, fallback: Mapping | None = None, q: Decimal = Q6) -> dict:
+    """``amount`` split over ``weights`` (``fallback`` weights when they are all zero; equal parts when both are),
+    rounded with :func:`allocate` so the parts add up exactly to the rounded amount."""
+    amount = dec(amount)
+    w = {k: dec(v) for k, v in weights.items()}
+    if not sum(w.values(), ZERO) and fallback is not None:
+        w = {k: dec(v) for k, v in fallback.items()}
+    total = sum(w.values(), ZERO)
+    if not total:
+        w, total = {k: Decimal(1) for k in weights}, Decimal(len(weights))
+    return allocate({k: amount * v / total for k, v in w.items()}, q=q, total=amount) if w else {}
+
+
 # --- parquet -------------------------------------------------------------------------------------------------
 def arrow_type():
     import pyarrow as pa

@@ -19,7 +19,7 @@ import pandas as pd
 from tracker_utils.apps import unmatched
 from tracker_utils.config import load_params, resolve_path
 from tracker_utils.io import read_json, read_parquet
-from tracker_utils.money import allocate, dec, money, usd
+from tracker_utils.money import dec, money, prorate, usd
 from tracker_utils.report.charts import APP_COLOR, PALETTE, UNATTR_COLOR, WIDTH_IN, _usd_axis, model_label
 from tracker_utils.report.html import box, esc, kpis, show, table
 from tracker_utils.report.redact import Redactor
@@ -152,11 +152,7 @@ def _with_billed(logs: pd.DataFrame, summaries: dict) -> pd.DataFrame:
                               "invocations": 0, **{t: 0 for t in TOKENS}, "tokens": 0, "cost_usd": "0",
                               "cost": Decimal(0), "billed": share})
                 continue
-            basis = {i: logs.at[i, "cost"] for i in idx}
-            if not sum(basis.values()):
-                basis = {i: Decimal(int(logs.at[i, "tokens"])) for i in idx}
-            total = sum(basis.values())
-            parts = allocate({i: share * b / total if total else Decimal(0) for i, b in basis.items()}, total=share)
+            parts = prorate(share, {i: logs.at[i, "cost"] for i in idx}, {i: int(logs.at[i, "tokens"]) for i in idx})
             for i, v in parts.items():
                 billed.at[i] = v
     out = logs.assign(billed=billed)

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-from tracker_utils.money import allocate, dec, money, plain
+from tracker_utils.money import dec, money, plain, prorate
 from tracker_utils.report.period import RollupData
 from tracker_utils.schema import TOKENS
 
@@ -43,11 +43,8 @@ def _split(share: Decimal, models: list[dict]) -> list[tuple[dict, Decimal]]:
     """The share over the models, by cost from logs (by tokens when there is none), adding up exactly."""
     if not models:
         return [({"model": "", "cost": Decimal(0), **{t: 0 for t in TOKENS}}, share)]
-    basis = {i: m["cost"] for i, m in enumerate(models)}
-    if not sum(basis.values()):
-        basis = {i: Decimal(sum(m[t] for t in TOKENS)) for i, m in enumerate(models)}
-    total = sum(basis.values())
-    parts = allocate({i: share * b / total if total else Decimal(0) for i, b in basis.items()}, total=share)
+    parts = prorate(share, {i: m["cost"] for i, m in enumerate(models)},
+                    {i: sum(m[t] for t in TOKENS) for i, m in enumerate(models)})
     return [(m, parts[i]) for i, m in enumerate(models)]
 
 

@@ -22,19 +22,18 @@ class Manager(NotebookExecutionManager):
             return
         super().save(**kwargs)
 
-    def cell_start(self, cell, cell_index=None, **kwargs):
+    def _during_cell(self, step, cell, cell_index, **kwargs):
         self._in_cell = True
         try:
-            super().cell_start(cell, cell_index, **kwargs)
+            step(cell, cell_index, **kwargs)
         finally:
             self._in_cell = False
 
+    def cell_start(self, cell, cell_index=None, **kwargs):
+        self._during_cell(super().cell_start, cell, cell_index, **kwargs)
+
     def cell_complete(self, cell, cell_index=None, **kwargs):
-        self._in_cell = True
-        try:
-            super().cell_complete(cell, cell_index, **kwargs)
-        finally:
-            self._in_cell = False
+        self._during_cell(super().cell_complete, cell, cell_index, **kwargs)
 
 class SharedKernelEngine(NBClientEngine):
     @classmethod

@@ -225,11 +225,11 @@ def _alerts(p: Params, periods, log) -> list[dict]:
     """alerts.json of every month the run touched; the budgets at risk or over, said in one line each."""
     from tracker_utils.report import alerts, catalog
     found = []
+    complete = [e for e in catalog.scan(p.output_dir) if e.status == "complete"]      # read once for every month
     for per in periods:
         if not per.is_month:
             continue
-        ss = [e.summary for e in catalog.scan(p.output_dir)
-              if e.status == "complete" and e.date[:7] == per.name and e.region in per.regions]
+        ss = [e.summary for e in complete if e.date[:7] == per.name and e.region in per.regions]
         doc = alerts.write_alerts(p, per.name, ss, per.folder(p.output_dir))
         for r in doc["over"] + doc["at_risk"]:
             found.append(r)
@@ -241,10 +241,12 @@ def _alerts(p: Params, periods, log) -> list[dict]:
 def _redo_stale(p: Params, outcomes: list[Outcome], log) -> list[Outcome]:
     """Chains of this run that other chains of it handed records to, after they were done: redone once, so that
     every record found in the run is counted in its own day's report."""
-    stale = [o for o in outcomes if o.status in ("complete", "skipped")
-             and handoff.pending(resolve_path(p.output_dir), o.region, o.date, run_dir(p.output_dir, o.date, o.region))]
+    out = resolve_path(p.output_dir)
+    pending = {(o.date, o.region): handoff.pending(out, o.region, o.date, run_dir(out, o.date, o.region))
+               for o in outcomes if o.status in ("complete", "skipped")}
+    stale = [o for o in outcomes if pending.get((o.date, o.region))]
     for i, o in enumerate(stale, 1):
-        n = handoff.pending(resolve_path(p.output_dir), o.region, o.date, run_dir(p.output_dir, o.date, o.region))
+        n = pending[(o.date, o.region)]
         log(f"[redo {i}/{len(stale)}] {o.date} {o.region}: {count(n, 'record')} of this day were found by other days")
         again = _worker((p, {}, o.date, o.region, True))
         outcomes = [again if (x.date, x.region) == (o.date, o.region) else x for x in outcomes]
