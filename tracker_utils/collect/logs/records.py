@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import msgspec
 import orjson
 
 from tracker_utils.schema import TOKENS, TTL_COLUMNS
@@ -243,6 +244,124 @@ def _context(get) -> tuple[str, str, str, str, str, str]:
     else:
         raise _Bad("bad_field", f"requestMetadata is not an object: {_show(meta)}")
     return arn, region, infreg, err, latency, meta_s
+
+
+# --- the fast path: typed decoding of the envelope only -------------------------------------------------------------
+# msgspec decodes just the fields below and skips everything else (the prompt and response bodies) without building
+# it; the response body is kept as raw bytes and parsed only when the record wrote to the cache. A line the fast path
+# cannot take whole (any missing or odd field, malformed JSON) goes through ``orjson.loads`` and :func:`_record`, so
+# every bad line keeps its exact reason. Bytes the kit never reads (the bodies) are checked for JSON syntax, not for
+# UTF-8: a good envelope around a damaged prompt is a counted record.
+class _In(msgspec.Struct, gc=False):
+    inputTokenCount: int = -1
+    cacheReadInputTokenCount: int | None = None
+    cacheReadInputTokens: int | None = None
+    cacheWriteInputTokenCount: int | None = None
+    cacheWriteInputTokens: int | None = None
+
+
+class _Out(msgspec.Struct, gc=False):
+    outputTokenCount: int = -1
+    outputBodyJson: msgspec.Raw = msgspec.Raw(b"")
+
+
+class _Ident(msgspec.Struct, gc=False):
+    arn: str | None = None
+
+
+class _Perf(msgspec.Struct, gc=False):
+    latency: str | None = None
+
+
+class _Envelope(msgspec.Struct, gc=False):
+    schemaType: str = SCHEMA_TYPE
+    schemaVersion: str = "1.0"
+    requestId: str = ""
+    operation: str = ""
+    modelId: str = ""
+    timestamp: str = ""
+    input: _In | None = None
+    output: _Out | None = None
+    identity: _Ident | None = None
+    region: str | None = None
+    inferenceRegion: str | None = None
+    errorCode: str | None = None
+    performanceConfig: _Perf | None = None
+    requestMetadata: msgspec.Raw = msgspec.Raw(b"")
+
+
+_decode_envelope = msgspec.json.Decoder(_Envelope).decode
+DecodeError = msgspec.DecodeError
+
+
+def _fast_record(raw, tcache: dict, line: int, max_tokens: int = MAX_TOKENS) -> tuple | None:
+    """What :func:`_record` returns for a well-formed line, decoded without its bodies; None for any line that is
+    not plainly good (the caller then takes the exact path)."""
+    try:
+        e = _decode_envelope(raw)
+    except DecodeError:
+        return None
+    inp, out = e.input, e.output
+    if (inp is None or out is None or e.schemaType != SCHEMA_TYPE or e.schemaVersion not in SCHEMA_VERSIONS
+            or not e.requestId or e.operation not in OPERATIONS or not e.modelId):
+        return None
+    it, ot = inp.inputTokenCount, out.outputTokenCount
+    cr = inp.cacheReadInputTokenCount
+    if cr is None:
+        cr = inp.cacheReadInputTokens or 0
+    cw = inp.cacheWriteInputTokenCount
+    if cw is None:
+        cw = inp.cacheWriteInputTokens or 0
+    if not (0 <= it <= max_tokens and 0 <= ot <= max_tokens and 0 <= cr <= max_tokens and 0 <= cw <= max_tokens):
+        return None
+    ts = e.timestamp
+    t = tcache.get(ts)
+    if t is None:
+        try:
+            t = _ts_ns(ts)
+        except _Bad:
+            return None
+        tcache[ts] = t
+    w1h, assumed = (0, 0) if not cw else _ttl_split(_body(out.outputBodyJson), cw)
+    meta = e.requestMetadata
+    if meta:
+        key = bytes(meta)                # bytes keys beside the str keys of the times: the two never collide
+        meta = tcache.get(key)
+        if meta is None:
+            meta = tcache[key] = _metadata(key)
+        if meta is False:
+            return None
+    else:
+        meta = ""
+    ident, perf = e.identity, e.performanceConfig
+    return (e.requestId, t, e.operation, e.modelId,
+            (ident.arn or "") if ident is not None else "", e.region or "", e.inferenceRegion or "",
+            e.errorCode or "", (perf.latency or "") if perf is not None else "", meta,
+            it, ot, cr, cw, line, w1h, assumed)
+
+
+def _metadata(raw: bytes) -> str | bool:
+    """``requestMetadata`` as the exact path writes it (keys sorted; "" when null or empty), False when it is not
+    an object. Few distinct values repeat over a day, so the caller caches it by the raw bytes."""
+    try:
+        v = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    if v is None or v == {}:
+        return ""
+    if type(v) is not dict:
+        return False
+    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _body(raw: msgspec.Raw):
+    """A response body kept raw by the fast path, parsed (None when absent or not readable)."""
+    if not raw:
+        return None
+    try:
+        return orjson.loads(memoryview(raw))
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _rid_of(raw, r=None) -> str:
