@@ -111,10 +111,13 @@ def fig_html(fig, alt: str = "") -> str:
         alt = "; ".join(t for t in ([fig._suptitle.get_text()] if fig._suptitle else []) +
                         [ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")] if t)
     buf = io.BytesIO()
-    # never wider than a 1280-px page, even when a legend outside the axes widens the tight box
-    width_px = fig.get_tightbbox(fig.canvas.get_renderer()).width * DPI
+    # never wider than a 1280-px page, even when a legend outside the axes widens the tight box. The tight box is
+    # laid out once and handed to savefig, which would otherwise lay the figure out again to find it.
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    width_px = box.width * DPI
     dpi = min(DPI, DPI * MAX_PX / width_px) if width_px else DPI
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches=box.padded(plt.rcParams["savefig.pad_inches"]),
+                facecolor="white")
     plt.close(fig)
     b64 = base64.b64encode(buf.getvalue()).decode()
     return f"<figure><img alt='{esc(alt)}' src='data:image/png;base64,{b64}'></figure>"
