@@ -38,8 +38,13 @@ check: install
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -m "not slow"
 
+# every benchmark in one run (about 15 minutes; the data are generated once into .bench/), then one summary line
 bench: install
-	$(PY) benchmarks/collect.py
+	@mkdir -p .bench
+	$(PY) benchmarks/collect.py --records 200000 --skip-demo | tee .bench/collect200k.txt
+	$(PY) benchmarks/collect.py --skip-demo | tee .bench/collect1m.txt
+	$(PY) benchmarks/chain.py --days 30 | tee .bench/chain.txt
+	@$(PY) benchmarks/summary.py .bench/collect200k.txt .bench/collect1m.txt .bench/chain.txt
 
 # JupyterLab on the notebooks. The lab extras are installed once. As root it adds --allow-root; on a remote box:
 # `make lab IP=0.0.0.0 PORT=8899` (headless: no browser is opened), or any jupyter options in LAB_ARGS.
