@@ -21,6 +21,7 @@ Rules the code enforces:
 from __future__ import annotations
 
 import csv
+import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -122,6 +123,8 @@ def _split_profile(model_id: str) -> tuple[str | None, str]:
     return None, model_id
 
 
+BOOK_FILES = ("prices.csv", "models.csv", "inference_profiles.yaml")
+_LOADED: dict[str, "PriceBook"] = {}      # content hash of BOOK_FILES -> the parsed book (see PriceBook.load)
 UNIT_ORDER = ["input", "output", "cache_read", "cache_write_5m", "cache_write_1h"]
 
 
@@ -167,7 +170,25 @@ class PriceBook:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, params_dir: str | Path | None = None) -> "PriceBook":
+        """The book of ``params_dir``. A process keeps the last few books it parsed, keyed by the content hash of
+        the three files, so the notebooks of a month's chains (which share a kernel) parse it once, and an edited
+        file is read again."""
         d = Path(params_dir) if params_dir is not None else DEFAULT_PARAMS
+        h = hashlib.sha256(str(d.resolve()).encode())
+        for name in BOOK_FILES:
+            f = d / name
+            h.update(b"\0" + (f.read_bytes() if f.exists() else b"\0missing"))
+        key = h.hexdigest()
+        book = _LOADED.get(key)
+        if book is None:
+            book = cls._parse(d)
+            _LOADED[key] = book
+            while len(_LOADED) > 4:
+                _LOADED.pop(next(iter(_LOADED)))
+        return book
+
+    @classmethod
+    def _parse(cls, d: Path) -> "PriceBook":
         rows = list(read_prices(d / "prices.csv"))
         models = read_models(d / "models.csv") if (d / "models.csv").exists() else []
         profiles = read_profiles(d / "inference_profiles.yaml")
