@@ -243,6 +243,7 @@ def _exporter(hide_code: bool):
         from nbconvert import HTMLExporter
         exp = _EXPORTERS[hide_code] = HTMLExporter(
             exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code,
+            optimistic_validation=True,     # validate once, after the preprocessors (each validation compiles a schema)
             extra_template_basedirs=[str(Path(__file__).parent / "nbtemplates")], template_name="offline")
     return exp
 
