@@ -179,11 +179,7 @@ class _Pass2:
                 continue
             if writer is self.used:
                 self.ttl_assumed += int(b["cache_ttl_assumed"][keep].sum())
-            t = store._table(b, o.key, dns, self.schema)
-            if not keep.all():
-                import pyarrow as pa
-                t = t.filter(pa.array(keep))
-            writer.add(t)
+            writer.add(b, keep, o.key, dns)
 
     def _example(self, shown: Counter, kind: str, key: str, line: int, rid: str, reason: str) -> None:
         self.counts[kind] += 1

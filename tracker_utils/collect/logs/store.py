@@ -71,27 +71,62 @@ def _schema():
     return pa.schema([(c, types[c]) for c in COLUMNS])
 
 
-def _table(b: dict, key: str, delivered_ns: int, schema):
+def _table(items: list, schema):
+    """One table from the kept rows of several spilled batches: ``items`` are (batch, keep mask, object key,
+    delivery ns), in order. Gathering the small batches of many small objects into one table costs one set of
+    array constructions instead of one per object (a demo day has ~200 objects of one or two records)."""
     import pyarrow as pa
-    n = b["n"]
-    off = b["rid_offsets"]
-    rid_t = pa.string() if off.dtype == np.int32 else pa.large_string()
+    idx = [np.flatnonzero(keep) for _, keep, _, _ in items]
+    n = sum(len(i) for i in idx)
+    rids, lens = [], []
+    for (b, keep, _, _), i in zip(items, idx):
+        off = b["rid_offsets"].astype(np.int64)
+        if len(i) == b["n"]:
+            rids.append(b["rid"])
+            lens.append(np.diff(off))
+        else:
+            starts, ends = off[i], off[i + 1]
+            rids.append(b"".join(b["rid"][a:z] for a, z in zip(starts.tolist(), ends.tolist())))
+            lens.append(ends - starts)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(lens), out=offsets[1:])
+    big = offsets[-1] >= (1 << 31)
+    rid_t = pa.large_string() if big else pa.string()
     arrays = {
-        "request_id": pa.Array.from_buffers(rid_t, n, [None, pa.py_buffer(off), pa.py_buffer(b["rid"])]),
-        "timestamp": pa.Array.from_buffers(schema.field("timestamp").type, n, [None, pa.py_buffer(b["timestamp"])]),
-        "delivered_at": pa.Array.from_buffers(schema.field("delivered_at").type, n,
-                                              [None, pa.py_buffer(np.full(n, delivered_ns, dtype=np.int64))]),
-        "file": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([key], pa.string())),
-        "line": pa.array(b["line"]),
+        "request_id": pa.Array.from_buffers(rid_t, n, [None, pa.py_buffer(offsets if big else offsets.astype(np.int32)),
+                                                       pa.py_buffer(b"".join(rids))]),
+        "timestamp": _ints(schema.field("timestamp").type, n, [b["timestamp"][i] for (b, *_), i in zip(items, idx)]),
+        "delivered_at": _ints(schema.field("delivered_at").type, n,
+                              [np.full(len(i), dns, dtype=np.int64) for (*_, dns), i in zip(items, idx)]),
+        "file": _dictionary([(np.zeros(len(i), dtype=np.int32), [key]) for (_, _, key, _), i in zip(items, idx)]),
     }
-    if rid_t != pa.string():
+    if big:
         arrays["request_id"] = arrays["request_id"].cast(pa.string())
     for c in DICT_COLUMNS:
-        codes, values = b[c]
-        arrays[c] = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(values, pa.string()))
-    for c in (*TOKENS, *TTL_COLUMNS):
-        arrays[c] = pa.array(b[c])
+        arrays[c] = _dictionary([(b[c][0][i], b[c][1]) for (b, *_), i in zip(items, idx)])
+    for c in ("line", *TOKENS, *TTL_COLUMNS):
+        arrays[c] = pa.array(np.concatenate([b[c][i] for (b, *_), i in zip(items, idx)]))
     return pa.Table.from_arrays([arrays[c] for c in COLUMNS], schema=schema)
+
+
+def _ints(typ, n: int, parts: list):
+    import pyarrow as pa
+    return pa.Array.from_buffers(typ, n, [None, pa.py_buffer(np.ascontiguousarray(np.concatenate(parts), np.int64))])
+
+
+def _dictionary(parts: list):
+    """One dictionary array from (codes, values) parts, each with its own values: the values are merged in order of
+    first appearance and each part's codes mapped onto them."""
+    import pyarrow as pa
+    index: dict = {}
+    mapped = []
+    for codes, values in parts:
+        remap = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int32, count=len(values))
+        mapped.append(remap[codes] if len(codes) else codes.astype(np.int32))
+    return pa.DictionaryArray.from_arrays(pa.array(np.concatenate(mapped), pa.int32()), pa.array(list(index), pa.string()))
+
+
+GATHER_ROWS = 8192                # rows of small batches held, then gathered into one table
 
 
 class _Writer:
@@ -107,15 +142,29 @@ class _Writer:
                                   use_dictionary=["file", *DICT_COLUMNS])
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="parquet")
         self.pending = None
+        self.schema = schema
         self.buf: list = []
-        self.n = 0
+        self.gathered: list = []
+        self.n = self.gathered_n = 0
         self.rows = 0
 
-    def add(self, table) -> None:
-        if table.num_rows:
+    def add(self, batch: dict, keep, key: str, delivered_ns: int) -> None:
+        """The rows of a spilled batch where ``keep`` is true, from object ``key`` delivered at ``delivered_ns``."""
+        k = int(keep.sum())
+        if not k:
+            return
+        self.gathered.append((batch, keep, key, delivered_ns))
+        self.gathered_n += batch["n"]        # rows held (kept or not): what bounds the memory
+        self.rows += k
+        if self.gathered_n >= GATHER_ROWS:
+            self._gather()
+
+    def _gather(self) -> None:
+        if self.gathered:
+            table = _table(self.gathered, self.schema)
+            self.gathered, self.gathered_n = [], 0
             self.buf.append(table)
             self.n += table.num_rows
-            self.rows += table.num_rows
             if self.n >= ROW_GROUP_ROWS:
                 self.flush()
 
@@ -125,6 +174,8 @@ class _Writer:
             p.result()
 
     def flush(self) -> None:
+        if self.gathered:
+            self._gather()          # adds to buf, and may flush by itself
         if self.buf:
             import pyarrow as pa
             table = pa.concat_tables(self.buf)
