@@ -154,3 +154,15 @@ def test_a_kernel_that_dies_mid_notebook_leaves_the_cells_run_so_far_and_is_repl
         assert _run(k, after, str(tmp_path / "after_out.ipynb")).cells[-1].outputs[0]["text"] == "fine\n"
     saved = nbformat.read(str(tmp_path / "dies_out.ipynb"), as_version=4)     # written at the end, whatever happened
     assert saved.cells[1].outputs[0]["text"] == "before\n"
+
+
+@pytest.mark.slow
+def test_a_missed_heartbeat_does_not_fail_a_healthy_kernel(tmp_path, monkeypatch):
+    """On a busy machine the heartbeat misses a beat; the start must judge the kernel by its process instead (it
+    used to fail with "Kernel died before replying to kernel_info")."""
+    from jupyter_client.channels import HBChannel
+    monkeypatch.setattr(HBChannel, "is_beating", lambda self: False)
+    nb = _nb(tmp_path / "a.ipynb", "print(6 * 7)")
+    with notebook.ChainKernel(notebook.ensure_kernel(), tmp_path, attempts=1) as k:
+        out = _run(k, nb, str(tmp_path / "a_out.ipynb"), x="one")
+    assert "42" in "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.get("outputs", []))

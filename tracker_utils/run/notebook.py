@@ -137,7 +137,10 @@ class ChainKernel:
                 try:
                     km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=self.cwd)
                     from jupyter_client.blocking import BlockingKernelClient
-                    kc = BlockingKernelClient()
+                    # parent=km: the client asks the manager whether the kernel process lives. Without it, it
+                    # judges by the heartbeat, which a busy machine misses for a second, and wait_for_ready then
+                    # fails a healthy kernel with "Kernel died before replying to kernel_info".
+                    kc = BlockingKernelClient(parent=km)
                     kc.load_connection_info(km.get_connection_info())
                     kc.start_channels()
                     kc.wait_for_ready(timeout=self.startup_timeout)
