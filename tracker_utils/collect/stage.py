@@ -60,7 +60,8 @@ def _local_sources(cfg: RunConfig):
     if p.cost_source == "ce":
         ce_path = root / "costexplorer" / f"{cfg.date}.json"
         ce = read_json(ce_path) if ce_path.exists() else None
-    return objs, skipped, cw, ce
+    sq_path = root / "servicequotas" / f"{cfg.region}.json"     # ListServiceQuotas pages (optional)
+    return objs, skipped, cw, ce, None, None, read_json(sq_path) if sq_path.exists() else None
 
 
 def _previous_collection(cfg: RunConfig) -> dict | None:
@@ -111,6 +112,7 @@ class _Sources:
     cost_explorer: dict | None
     ctx: object = None               # the AWS context, when reading from AWS
     athena: object = None            # a LogsResult already made by Athena
+    quotas: dict | None = None       # ListServiceQuotas(ServiceCode="bedrock") pages, or {"error": ...}
 
 
 def _discover_location(cfg: RunConfig) -> dict | None:
@@ -172,7 +174,9 @@ def _aws_sources(cfg: RunConfig) -> _Sources:
         cache.mkdir(parents=True, exist_ok=True)
         with FileLock(str(cache / f"costexplorer-{cfg.date}.lock")):
             ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
-    return _Sources(objs, skipped, cw_rec, ce_rec, ctx=ctx, athena=athena_res)
+    from tracker_utils.collect import quotas
+    sq_rec = quotas.fetch_quotas(ctx, resolve_path(p.output_dir) / "_cache")
+    return _Sources(objs, skipped, cw_rec, ce_rec, ctx=ctx, athena=athena_res, quotas=sq_rec)
 
 
 def _collect_logs(cfg: RunConfig, src: _Sources):
@@ -201,6 +205,29 @@ def _collect_cloudwatch(cfg: RunConfig, cw_rec: dict | None) -> pd.DataFrame:
         cw = pd.DataFrame(columns=cwsrc.COLUMNS)
     write_parquet(cw, cfg.data(COLLECT.CLOUDWATCH))
     return cw
+
+
+def _collect_operations(cfg: RunConfig, src: _Sources, cw: pd.DataFrame) -> dict:
+    """The operations view: ``collect_operations*.parquet`` and ``collect_quotas.parquet`` (the raw ListServiceQuotas
+    answer kept in ``data/raw/servicequotas/``, like the other raw responses)."""
+    import yaml
+
+    from tracker_utils.collect import operations, quotas
+    rec = src.quotas
+    if rec is not None:
+        write_json(cfg.data_dir / "raw" / "servicequotas" / f"{cfg.region}.json", rec)
+    qdf = quotas.parse_quotas(rec)
+    ops = cwsrc.parse_operations(src.cloudwatch or {})
+    cache = resolve_path(cfg.params.prices_dir) / "inference_profiles.yaml"
+    profiles = ((yaml.safe_load(cache.read_text()) or {}).get("profiles") or {}) if cache.exists() else {}
+    models = operations.models(cw, ops, qdf, profiles)
+    write_parquet(operations.hourly(cw, ops), cfg.data(COLLECT.OPERATIONS))
+    write_parquet(models, cfg.data(COLLECT.OPERATIONS_MODELS))
+    write_parquet(qdf, cfg.data(COLLECT.QUOTAS))
+    info = {"recorded": rec is not None and "pages" in rec, "rate_quotas": int(len(qdf))}
+    if rec is not None and rec.get("error"):
+        info["error"] = rec["error"]
+    return operations.summary(models, info)
 
 
 def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]:
@@ -260,6 +287,7 @@ def run(cfg: RunConfig) -> dict:
     previous = _previous_collection(cfg)
     res = _collect_logs(cfg, src)
     cw = _collect_cloudwatch(cfg, src.cloudwatch)
+    ops_info = _collect_operations(cfg, src, cw)
     bill_info = _collect_bill(cfg, src.cost_explorer)
     quality = dict(res.quality)
     if p.source == "aws":
@@ -280,6 +308,7 @@ def run(cfg: RunConfig) -> dict:
         "cloudwatch": {"recorded": src.cloudwatch is not None,
                        "series": int(cw[["model_id", "metric"]].drop_duplicates().shape[0])},
         "bill": bill_info,
+        "operations": ops_info,
         **({"logs_location_discovered": discovered} if discovered else {}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
