@@ -694,6 +694,12 @@ def test_least_privilege_policy_covers_every_call(aws_chain, aws_demo, big_demo,
         logconfig.discover(cfg.params, "us-east-1")
     except aws.AwsAccessError:
         pass                       # logging off in the emulator: the call was made all the same
+    # ... and of finding the CUR 2.0 export with Data Exports (not in moto: answered by a before-call hook)
+    from tests.test_exports import DataExports
+    from tracker_utils.collect import exports
+    monkeypatch.setattr(aws, "EVENT_HOOKS", [("before-parameter-build", rec),
+                                             ("before-call.bcm-data-exports", DataExports({"cur": "COST_AND_USAGE_REPORT"}))])
+    assert len(exports.cur_exports(moto.ctx("us-east-1"))) == 1
     made |= {(s, o) for s, o, _ in rec.calls}
     needed = {aws.iam_action(s, o) for s, o in made}
     assert needed - granted == set(), f"operations not in docs/iam-policy.json: {sorted(needed - granted)}"
@@ -701,4 +707,5 @@ def test_least_privilege_policy_covers_every_call(aws_chain, aws_demo, big_demo,
     assert needed >= {"s3:ListBucket", "s3:GetObject", "cloudwatch:ListMetrics", "cloudwatch:GetMetricData",
                       "ce:GetCostAndUsage", "ce:GetDimensionValues", "athena:StartQueryExecution",
                       "athena:GetQueryExecution", "athena:GetQueryResults",
-                      "bedrock:GetModelInvocationLoggingConfiguration", "sts:GetCallerIdentity"}
+                      "bedrock:GetModelInvocationLoggingConfiguration", "sts:GetCallerIdentity",
+                      "servicequotas:ListServiceQuotas", "bcm-data-exports:ListExports", "bcm-data-exports:GetExport"}

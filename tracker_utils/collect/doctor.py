@@ -12,7 +12,9 @@ Per region (and once for the account) it checks, in this order, and reports one 
 - ``cloudwatch``: the ``AWS/Bedrock`` models ListMetrics sees and whether the delivery metrics exist, then one small
   GetMetricData query (``cloudwatch:ListMetrics``, ``cloudwatch:GetMetricData``);
 - ``bill``: Cost Explorer only with ``check_bill`` (each request costs $0.01: GetDimensionValues and one
-  GetCostAndUsage for yesterday); for ``cost_source: cur`` that the export's local path or ``s3://`` URI holds files.
+  GetCostAndUsage for yesterday); for ``cost_source: cur`` that the export's local path or ``s3://`` URI holds files;
+  with ``cur:`` empty the export is found first with ``bcm-data-exports:ListExports`` and ``GetExport`` (a
+  ``cur export`` row).
 
 A failed call is a row naming the IAM action (:class:`tracker_utils.collect.aws.AwsAccessError`). Statuses: ``ok``,
 ``warn`` (a run works but says less), ``fail`` (a run would fail or read the wrong place), ``skip`` (not checked).
@@ -248,7 +250,7 @@ def _bill(params, region: str, check_bill: bool, until: dt.date, rows: list[Row]
     if params.cost_source == "none":
         rows.append(Row("", "bill", "skip", "cost_source is none: nothing is reconciled against money"))
     elif params.cost_source == "cur":
-        rows.append(_cur_row(params, region))
+        rows.append(_cur_row(params, region, rows))
     elif not check_bill:
         rows.append(Row("", "bill", "skip", "Cost Explorer not called (each request costs $0.01): "
                         "--check-bill calls it twice"))
@@ -271,8 +273,24 @@ def _cost_explorer_row(params, region: str, until: dt.date) -> Row:
     return Row("", "bill", "ok", f"Cost Explorer answers GetDimensionValues and GetCostAndUsage ({day}; $0.02)")
 
 
-def _cur_row(params, region: str) -> Row:
+def _cur_export(params, region: str, rows: list[Row]) -> str:
+    """No ``cur:`` given: the account's CUR 2.0 export, found with ``bcm-data-exports:ListExports``."""
+    from tracker_utils.collect import exports
+    found = exports.find_cur_export(AwsContext.from_params(params, region))
+    others = f" (also: {', '.join(found['others'])})" if found["others"] else ""
+    rows.append(Row("", "cur export", "ok", f"CUR 2.0 export {found['name']} found with ListExports, writing to "
+                    f"{found['uri']}{others}; with cur: empty a run reads it", fix="" if params.cur else
+                    f"or set cur: {found['uri']}"))
+    return found["uri"]
+
+
+def _cur_row(params, region: str, rows: list[Row] | None = None) -> Row:
     uri = params.cur
+    if not uri:
+        try:
+            uri = _cur_export(params, region, rows if rows is not None else [])
+        except AwsAccessError as e:
+            return Row("", "bill", "fail", str(e), fix="set cur: to the export's s3:// URI (Billing console, Data Exports)")
     if not uri.startswith("s3://"):
         from tracker_utils.config import resolve_path
         path = resolve_path(uri)

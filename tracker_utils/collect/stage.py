@@ -154,6 +154,14 @@ def _location_finding(cfg: RunConfig, src: "_Sources", res, cw: pd.DataFrame) ->
                                       invocations)
 
 
+def _started_finding(cfg: RunConfig, res, cw: pd.DataFrame) -> dict | None:
+    """``data_quality["logging_started"]`` (see :func:`tracker_utils.collect.logconfig.started_finding`)."""
+    from tracker_utils.collect import logconfig
+    times = [t for f in (res.used, res.late) if len(f) for t in (f["timestamp"].min(),)]
+    day = cw[pd.to_datetime(cw["hour"], utc=True) < pd.Timestamp(cfg.day_end)] if len(cw) else cw
+    return logconfig.started_finding(times, day, cfg.date)
+
+
 def _aws_sources(cfg: RunConfig) -> _Sources:
     from tracker_utils.collect import aws, s3
     p = cfg.params
@@ -246,13 +254,18 @@ def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]
         estimated = any(r.get("Estimated") for pg in ce_rec["pages"] for r in pg.get("ResultsByTime", []))
         info["closed"] = bool(ce_rec.get("closed", True)) and not estimated
     elif p.cost_source == "cur":
-        if p.cur.startswith("s3://"):
-            from tracker_utils.collect import aws, s3
-            cur_paths = s3.fetch_cur(aws.AwsContext.from_params(p, cfg.region), p.cur, cfg.data_dir / "raw" / "cur")
+        found = None
+        if p.cur.startswith("s3://") or not p.cur:
+            from tracker_utils.collect import aws, exports, s3
+            ctx = aws.AwsContext.from_params(p, cfg.region)
+            if not p.cur:             # source aws, no URI: the account's CUR 2.0 export (Data Exports)
+                found = exports.find_cur_export(ctx)
+            cur_paths = s3.fetch_cur(ctx, p.cur or found["uri"], cfg.data_dir / "raw" / "cur")
         else:
             cur_paths = [resolve_path(p.cur)]
         bill, cur_info = billsrc.read_cur(cur_paths, cfg.date, cfg.date)
-        info = {"source": p.cost_source, **cur_info, "scope": p.bill_services}
+        info = {"source": p.cost_source, **cur_info, "scope": p.bill_services,
+                **({"cur_export": {k: found[k] for k in ("name", "uri")}} if found else {})}
     else:
         bill = billsrc.empty_bill()
         info = {"source": p.cost_source, "missing": p.cost_source != "none", "scope": p.bill_services}
@@ -298,6 +311,9 @@ def run(cfg: RunConfig) -> dict:
     finding = _location_finding(cfg, src, res, cw)
     if finding:                  # only then: otherwise identical to a local run
         quality["logs_location"] = finding
+    started = _started_finding(cfg, res, cw)
+    if started:                  # logging switched on partway through the day
+        quality["logging_started"] = started
     quality["arrived_since_previous_collection"] = _arrivals(previous, res)
     summary = {
         "date": cfg.date, "region": cfg.region, "source": p.source, "engine": p.engine,
