@@ -326,9 +326,14 @@ def test_getmetricdata_pages_batches_and_listmetrics_pages(aws_env, monkeypatch)
     queries = out["get_metric_data"]["queries"]
     assert len(queries) == 603
     gmd = rec.ops("cloudwatch", "GetMetricData")
-    assert [len(c[2]["MetricDataQueries"]) for c in gmd if not c[2].get("NextToken")] == [500, 103]
-    assert len(gmd) == 4 + 1                                    # 1,000 points = 4 pages; 100 x 2 + 2 + 24 = 1 page
+    usage = [c for c in gmd if c[2]["MetricDataQueries"][0]["Id"].startswith("m")]
+    assert [len(c[2]["MetricDataQueries"]) for c in usage if not c[2].get("NextToken")] == [500, 103]
+    assert len(usage) == 4 + 1                                  # 1,000 points = 4 pages; 100 x 2 + 2 + 24 = 1 page
     assert [p["pages_read"] for p in out["get_metric_data"]["pages"]] == [4, 1]
+    # the operations view's queries (1-minute Invocations sums of the 600 models) go in requests of their own
+    ops = [c for c in gmd if c[2]["MetricDataQueries"][0]["Id"].startswith("o")]
+    assert [len(c[2]["MetricDataQueries"]) for c in ops if not c[2].get("NextToken")] == [500, 100]
+    assert len(gmd) == len(usage) + len(ops) and [p["pages_read"] for p in out["operations"]["pages"]] == [4, 1]
     assert all(r["StatusCode"] == "Complete" for p in out["get_metric_data"]["pages"] for r in p["MetricDataResults"])
     df = cwsrc.parse_metric_data(json.loads(json.dumps(out)))              # survives a JSON round trip
     inv = df[df["metric"] == "Invocations"]

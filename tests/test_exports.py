@@ -83,6 +83,11 @@ def test_doctor_finds_the_cur_export_with_list_exports(cur_in_s3, tmp_path, monk
     assert _rows(report, "bill")[0] == {"region": "", "check": "bill", "status": "ok", "fix": "",
                                         "detail": f"CUR export: 1 file under {uri}"}
     assert rc == 0 and "ListExports" in hook.calls
+    # the quotas row (ListServiceQuotas through the emulator): the unknown model has no TPM quota, a warning only
+    quotas = _rows(report, "quotas")[0]
+    assert quotas["status"] == "warn" and "no tokens-per-minute quota found for" in quotas["detail"]
+    assert "global.anthropic.claude-opus-5-5-20261101-v1:0" in quotas["detail"]
+    assert "global.anthropic.claude-sonnet-4-5-20250929-v1:0" not in quotas["detail"]
     hook.exports = {}
     rc, text = _doctor("--params", str(pf), "--until", spec.dates[-1], "--json")
     bill = _rows(json.loads(text), "bill")[0]
