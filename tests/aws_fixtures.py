@@ -29,14 +29,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
+import re
 import socket
 import uuid
 from pathlib import Path
 
 import pytest
 
-EMULATOR = {"cw_page_datapoints": 100_800, "ce_dimension_page_size": 100}
+EMULATOR = {"cw_page_datapoints": 100_800, "ce_dimension_page_size": 100, "sq_page_size": 10}
 DUMMY_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
              "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent/aws-config",
              "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials", "AWS_EC2_METADATA_DISABLED": "true"}
@@ -128,6 +130,8 @@ def _cw_get_metric_data(self):
                 agg = {b: sum(v) for b, v in buckets.items()}
             elif stat == "SampleCount":
                 agg = {b: float(len(v)) for b, v in buckets.items()}
+            elif re.fullmatch(r"p\d+(\.\d+)?", stat):     # extended statistic: nearest-rank percentile (moto: None)
+                agg = {b: _percentile(v, float(stat[1:])) for b, v in buckets.items()}
             else:
                 raise NotImplementedError(f"emulator: stat {stat}")
             points = sorted(agg.items(), reverse=desc)
@@ -154,6 +158,27 @@ def _cw_get_metric_data(self):
     return ActionResult(out)
 
 
+def _percentile(values: list[float], p: float) -> float:
+    """Nearest rank: the smallest value with at least p% of the samples at or below it."""
+    v = sorted(values)
+    return v[max(0, math.ceil(p / 100 * len(v)) - 1)]
+
+
+SERVICE_QUOTAS: dict[str, list[dict]] = {}     # region -> the quotas ListServiceQuotas returns (see aws_demo)
+
+
+def _sq_list_service_quotas(self) -> str:
+    """Service Quotas ``ListServiceQuotas`` (not in moto): the quotas loaded for the region, paged by MaxResults."""
+    params = json.loads(self.body or "{}")
+    quotas = [q for q in SERVICE_QUOTAS.get(self.region, []) if q.get("ServiceCode") == params.get("ServiceCode")]
+    size = int(params.get("MaxResults") or EMULATOR["sq_page_size"])
+    off = int(params.get("NextToken") or 0)
+    out = {"Quotas": quotas[off:off + size]}
+    if off + size < len(quotas):
+        out["NextToken"] = str(off + size)
+    return json.dumps(out)
+
+
 def _athena_get_query_results(self) -> str:
     exec_id = self._get_param("QueryExecutionId")
     res = self.athena_backend.get_query_results(exec_id).to_dict()
@@ -175,6 +200,8 @@ def patch_moto() -> None:
     from moto.athena.responses import AthenaResponse
     from moto.ce.responses import CostExplorerResponse
     from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.servicequotas.responses import ServiceQuotasResponse
+    ServiceQuotasResponse.list_service_quotas = _sq_list_service_quotas
     CostExplorerResponse.get_dimension_values = _ce_get_dimension_values
     CloudWatchResponse.get_metric_data = _cw_get_metric_data
     AthenaResponse.get_query_results = _athena_get_query_results
@@ -290,10 +317,35 @@ def put_metrics(moto: Moto, region: str, points: list[tuple], alt_spelling: bool
 
 
 def demo_metric_points(root: Path, region: str, date: str) -> list[tuple]:
-    """The demo's recorded GetMetricData values as (hour, model id, metric, value)."""
+    """The demo's recorded GetMetricData values as (time, model id, metric, value): hourly sums, except the
+    invocations and token counts, which are stored per minute (from the 1-minute recording; they add up to the same
+    hourly sums) so that the peak minute can be asked for."""
     from tracker_utils.collect import cloudwatch as cwsrc
-    df = cwsrc.parse_metric_data(json.loads((root / "cloudwatch" / region / f"{date}.json").read_text()))
-    return [(r.hour.to_pydatetime(), r.model_id, r.metric, int(r.value)) for r in df.itertuples(index=False)]
+    rec = json.loads((root / "cloudwatch" / region / f"{date}.json").read_text())
+    df = cwsrc.parse_metric_data(rec)
+    ops = cwsrc.parse_operations(rec)
+    minutes = ops[ops["period"] == 60]
+    by_minute = set(zip(minutes["model_id"], minutes["metric"]))
+    points = [(r.hour.to_pydatetime(), r.model_id, r.metric, int(r.value)) for r in df.itertuples(index=False)
+              if (r.model_id, r.metric) not in by_minute]
+    return points + [(r.time.to_pydatetime(), r.model_id, r.metric, int(r.value)) for r in minutes.itertuples(index=False)]
+
+
+def put_demo_latency(moto: Moto, root: Path, region: str, date: str) -> int:
+    """Latency samples whose nearest-rank p50/p90/p99 are the demo's recorded hourly values: 100 samples per hour
+    and model id (50 at p50, 40 at p90, 9 at p99, 1 above), stored as PutMetricData ``Values``/``Counts``."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    from tracker_utils.collect import cloudwatch as cwsrc
+    ops = cwsrc.parse_operations(json.loads((root / "cloudwatch" / region / f"{date}.json").read_text()))
+    lat = ops[(ops["metric"] == "InvocationLatency") & (ops["period"] == 3600)]
+    data = []
+    for (t, model_id), g in lat.groupby(["time", "model_id"]):
+        v = dict(zip(g["stat"], g["value"]))
+        data.append({"MetricName": "InvocationLatency", "Dimensions": [{"Name": "ModelId", "Value": model_id}],
+                     "Timestamp": _aware(t.to_pydatetime()), "Values": [v["p50"], v["p90"], v["p99"], v["p99"] * 1.5],
+                     "Counts": [50, 40, 9, 1], "Unit": "Milliseconds"})
+    cloudwatch_backends[MOTO_ACCOUNT][region].put_metric_data("AWS/Bedrock", data)
+    return len(data)
 
 
 def queue_ce_pages(moto: Moto, pages: list[dict]) -> None:
@@ -328,6 +380,10 @@ def aws_demo(aws_env, small_demo, tmp_path_factory):
         for date in spec.dates:
             counts["metric_points"] += put_metrics(moto, region, demo_metric_points(root, region, date),
                                                    alt_spelling=region == "ap-northeast-2")
+            counts["latency_series_hours"] = counts.get("latency_series_hours", 0) + put_demo_latency(
+                moto, root, region, date)
+        SERVICE_QUOTAS[region] = [q for page in json.loads((root / "servicequotas" / f"{region}.json").read_text())["pages"]
+                                  for q in page["Quotas"]]
     prime = tmp_path_factory.mktemp("ce_prime")
     ctx = moto.ctx("us-east-1")
     counts["ce_pages"] = 0
@@ -395,5 +451,5 @@ def run_duckdb(con, athena_sql: str, values: list) -> tuple[list[str], list[list
     return cols, [list(r) for r in cur.fetchall()]
 
 
-__all__ = ["EMULATOR", "Moto", "aws_demo", "aws_env", "demo_metric_points", "duckdb_athena", "duckdb_sql",
+__all__ = ["EMULATOR", "SERVICE_QUOTAS", "Moto", "put_demo_latency", "aws_demo", "aws_env", "demo_metric_points", "duckdb_athena", "duckdb_sql",
            "patch_moto", "put_metrics", "put_objects", "queue_athena_result", "queue_ce_pages", "run_duckdb", "upload_tree"]

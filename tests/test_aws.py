@@ -326,9 +326,14 @@ def test_getmetricdata_pages_batches_and_listmetrics_pages(aws_env, monkeypatch)
     queries = out["get_metric_data"]["queries"]
     assert len(queries) == 603
     gmd = rec.ops("cloudwatch", "GetMetricData")
-    assert [len(c[2]["MetricDataQueries"]) for c in gmd if not c[2].get("NextToken")] == [500, 103]
-    assert len(gmd) == 4 + 1                                    # 1,000 points = 4 pages; 100 x 2 + 2 + 24 = 1 page
+    usage = [c for c in gmd if c[2]["MetricDataQueries"][0]["Id"].startswith("m")]
+    assert [len(c[2]["MetricDataQueries"]) for c in usage if not c[2].get("NextToken")] == [500, 103]
+    assert len(usage) == 4 + 1                                  # 1,000 points = 4 pages; 100 x 2 + 2 + 24 = 1 page
     assert [p["pages_read"] for p in out["get_metric_data"]["pages"]] == [4, 1]
+    # the operations view's queries (1-minute Invocations sums of the 600 models) go in requests of their own
+    ops = [c for c in gmd if c[2]["MetricDataQueries"][0]["Id"].startswith("o")]
+    assert [len(c[2]["MetricDataQueries"]) for c in ops if not c[2].get("NextToken")] == [500, 100]
+    assert len(gmd) == len(usage) + len(ops) and [p["pages_read"] for p in out["operations"]["pages"]] == [4, 1]
     assert all(r["StatusCode"] == "Complete" for p in out["get_metric_data"]["pages"] for r in p["MetricDataResults"])
     df = cwsrc.parse_metric_data(json.loads(json.dumps(out)))              # survives a JSON round trip
     inv = df[df["metric"] == "Invocations"]
@@ -694,6 +699,12 @@ def test_least_privilege_policy_covers_every_call(aws_chain, aws_demo, big_demo,
         logconfig.discover(cfg.params, "us-east-1")
     except aws.AwsAccessError:
         pass                       # logging off in the emulator: the call was made all the same
+    # ... and of finding the CUR 2.0 export with Data Exports (not in moto: answered by a before-call hook)
+    from tests.test_exports import DataExports
+    from tracker_utils.collect import exports
+    monkeypatch.setattr(aws, "EVENT_HOOKS", [("before-parameter-build", rec),
+                                             ("before-call.bcm-data-exports", DataExports({"cur": "COST_AND_USAGE_REPORT"}))])
+    assert len(exports.cur_exports(moto.ctx("us-east-1"))) == 1
     made |= {(s, o) for s, o, _ in rec.calls}
     needed = {aws.iam_action(s, o) for s, o in made}
     assert needed - granted == set(), f"operations not in docs/iam-policy.json: {sorted(needed - granted)}"
@@ -701,4 +712,5 @@ def test_least_privilege_policy_covers_every_call(aws_chain, aws_demo, big_demo,
     assert needed >= {"s3:ListBucket", "s3:GetObject", "cloudwatch:ListMetrics", "cloudwatch:GetMetricData",
                       "ce:GetCostAndUsage", "ce:GetDimensionValues", "athena:StartQueryExecution",
                       "athena:GetQueryExecution", "athena:GetQueryResults",
-                      "bedrock:GetModelInvocationLoggingConfiguration", "sts:GetCallerIdentity"}
+                      "bedrock:GetModelInvocationLoggingConfiguration", "sts:GetCallerIdentity",
+                      "servicequotas:ListServiceQuotas", "bcm-data-exports:ListExports", "bcm-data-exports:GetExport"}

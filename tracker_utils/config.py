@@ -281,7 +281,7 @@ def validate(p: Params) -> None:
         raise ParamError(f"regions: unknown region(s) {', '.join(bad)}")
     if not re.fullmatch(r"\d{12}", p.account):
         raise ParamError(f"account: {p.account!r} is not a 12-digit AWS account id")
-    if p.cost_source == "cur" and not p.cur:
+    if p.cost_source == "cur" and not p.cur and p.source != "aws":   # with source aws: found with ListExports
         raise ParamError("cur: a CUR 2.0 export path or s3:// URI is needed when cost_source is cur")
     if p.source in {"demo", "local"}:
         root = resolve_path(p.data_root)

@@ -23,6 +23,9 @@ class COLLECT:
     BILL = "collect_bill.parquet"                 # bill lines (Cost Explorer or CUR)
     FILES = "collect_files.json"                  # log objects seen, for late-delivery detection
     SUMMARY = "collect.json"                      # counts, sources, data quality
+    OPERATIONS = "collect_operations.parquet"     # per hour and model id: latency p50/p90/p99, throttles, errors
+    OPERATIONS_MODELS = "collect_operations_models.parquet"  # per model id: the day's peak minute vs its TPM/RPM quota
+    QUOTAS = "collect_quotas.parquet"             # the account's Bedrock tokens/requests-per-minute quotas
 
 
 class PRICE:

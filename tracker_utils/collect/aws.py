@@ -41,7 +41,8 @@ EVENT_HOOKS: list[tuple[str, Callable]] = []
 
 # botocore service name -> IAM prefix (CloudWatch signs as "monitoring" but its IAM prefix is "cloudwatch")
 IAM_PREFIX = {"s3": "s3", "cloudwatch": "cloudwatch", "ce": "ce", "athena": "athena", "glue": "glue",
-              "pricing": "pricing", "bedrock": "bedrock", "sts": "sts"}
+              "pricing": "pricing", "bedrock": "bedrock", "sts": "sts", "service-quotas": "servicequotas",
+              "bcm-data-exports": "bcm-data-exports"}
 # operations whose IAM action is not "<prefix>:<Operation>"
 IAM_ACTION_OVERRIDES = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "ListObjects"): "s3:ListBucket",
                         ("s3", "HeadObject"): "s3:GetObject", ("s3", "HeadBucket"): "s3:ListBucket",
@@ -210,6 +211,15 @@ def fetch_cloudwatch(ctx: AwsContext, day: dt.date) -> dict:
     except aws_errors() as e:
         raise explain(e, "cloudwatch", "ListMetrics") from None
     queries = cwsrc.metric_queries(lm_pages)
+    ops_queries = cwsrc.operations_queries(lm_pages)     # latency percentiles, 1-minute sums (the operations view)
+    return {"region": ctx.region, "date": day.isoformat(), "namespace": "AWS/Bedrock", "period": 3600,
+            "start": t0.isoformat(), "end": t1.isoformat(), "list_metrics": lm_pages,
+            "get_metric_data": {"queries": queries, "pages": _metric_data(cw, queries, t0, t1)},
+            "operations": {"queries": ops_queries, "pages": _metric_data(cw, ops_queries, t0, t1)}}
+
+
+def _metric_data(cw, queries: list[dict], t0: dt.datetime, t1: dt.datetime) -> list[dict]:
+    """Every page of GetMetricData for ``queries`` (at most 500 a request), one merged page per request."""
     pages = []
     try:
         for i in range(0, len(queries), GMD_MAX_QUERIES):
@@ -219,9 +229,7 @@ def fetch_cloudwatch(ctx: AwsContext, day: dt.date) -> dict:
             pages.append(merge_metric_data_pages(raw))
     except aws_errors() as e:
         raise explain(e, "cloudwatch", "GetMetricData") from None
-    return {"region": ctx.region, "date": day.isoformat(), "namespace": "AWS/Bedrock", "period": 3600,
-            "start": t0.isoformat(), "end": t1.isoformat(), "list_metrics": lm_pages,
-            "get_metric_data": {"queries": queries, "pages": pages}}
+    return pages
 
 
 def merge_metric_data_pages(pages: list[dict]) -> dict:

@@ -82,3 +82,59 @@ def parse_metric_data(recorded: dict) -> pd.DataFrame:
 def day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     t0 = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
     return t0, t0 + dt.timedelta(days=1)
+
+
+# --- the operations view (issue 18): latency percentiles and 1-minute sums --------------------------------------------
+LATENCY_STATS = ("p50", "p90", "p99")
+MINUTE_METRICS = ("Invocations", "InputTokenCount", "OutputTokenCount")
+OPS_COLUMNS = ["time", "model_id", "metric", "stat", "period", "value"]
+
+
+def operations_queries(list_metrics_pages: list[dict]) -> list[dict]:
+    """GetMetricData queries of the operations view, per ModelId that ListMetrics names: ``InvocationLatency``
+    p50/p90/p99 (extended statistics) hourly and for the day, and 1-minute ``Sum`` s of the invocations and tokens
+    (the peak minute, for quota headroom)."""
+    seen, queries = set(), []
+
+    def add(metric, dims, period, stat):
+        queries.append({"Id": f"o{len(queries)}", "ReturnData": True, "MetricStat": {"Metric": {
+            "Namespace": "AWS/Bedrock", "MetricName": metric, "Dimensions": dims}, "Period": period, "Stat": stat}})
+    for page in list_metrics_pages:
+        for m in page.get("Metrics", []):
+            dims = m.get("Dimensions") or []
+            name = m.get("MetricName")
+            if m.get("Namespace", "AWS/Bedrock") != "AWS/Bedrock" or len(dims) != 1 or dims[0]["Name"] != "ModelId" \
+                    or name not in ("InvocationLatency", *MINUTE_METRICS) or (name, dims[0]["Value"]) in seen:
+                continue
+            seen.add((name, dims[0]["Value"]))
+            if name == "InvocationLatency":
+                for stat in LATENCY_STATS:
+                    for period in (3600, 86400):
+                        add(name, dims, period, stat)
+            else:
+                add(name, dims, 60, "Sum")
+    return queries
+
+
+def parse_operations(recorded: dict) -> pd.DataFrame:
+    """The ``operations`` recording as ``time, model_id, metric, stat, period, value`` (floats: latency in ms)."""
+    ops = recorded.get("operations") or {}
+    queries = {q["Id"]: q for q in ops.get("queries", [])}
+    rows, partial = [], []
+    for page in ops.get("pages", []):
+        for res in page.get("MetricDataResults", []):
+            q = queries.get(res["Id"])
+            if q is None:
+                raise ValueError(f"GetMetricData result {res['Id']} has no matching operations query in the recording")
+            if res.get("StatusCode", "Complete") != "Complete":
+                partial.append(res["Id"])
+            ms = q["MetricStat"]
+            model_id = next((d["Value"] for d in ms["Metric"].get("Dimensions", []) if d["Name"] == "ModelId"), "")
+            for t, v in zip(res.get("Timestamps", []), res.get("Values", [])):
+                if v is not None:
+                    rows.append((_ts(t), model_id, ms["Metric"]["MetricName"], ms["Stat"], int(ms["Period"]), float(v)))
+    if partial:
+        raise ValueError(f"GetMetricData operations results not complete: {partial[:5]}")
+    df = pd.DataFrame(rows, columns=OPS_COLUMNS)
+    df["time"] = pd.to_datetime(df["time"], utc=True)
+    return df.sort_values(["model_id", "metric", "stat", "period", "time"]).reset_index(drop=True)

@@ -11,8 +11,12 @@ Per region (and once for the account) it checks, in this order, and reports one 
 - ``read object``: ``s3:HeadObject`` of one of them (the ``s3:GetObject`` permission, nothing downloaded);
 - ``cloudwatch``: the ``AWS/Bedrock`` models ListMetrics sees and whether the delivery metrics exist, then one small
   GetMetricData query (``cloudwatch:ListMetrics``, ``cloudwatch:GetMetricData``);
+- ``quotas``: ``servicequotas:ListServiceQuotas``, the Bedrock rate quotas, and the models CloudWatch sees that have
+  no tokens-per-minute quota (the operations view's headroom; a denial is a warning);
 - ``bill``: Cost Explorer only with ``check_bill`` (each request costs $0.01: GetDimensionValues and one
-  GetCostAndUsage for yesterday); for ``cost_source: cur`` that the export's local path or ``s3://`` URI holds files.
+  GetCostAndUsage for yesterday); for ``cost_source: cur`` that the export's local path or ``s3://`` URI holds files;
+  with ``cur:`` empty the export is found first with ``bcm-data-exports:ListExports`` and ``GetExport`` (a
+  ``cur export`` row).
 
 A failed call is a row naming the IAM action (:class:`tracker_utils.collect.aws.AwsAccessError`). Statuses: ``ok``,
 ``warn`` (a run works but says less), ``fail`` (a run would fail or read the wrong place), ``skip`` (not checked).
@@ -65,7 +69,8 @@ def check(params, regions: list[str] | None = None, check_bill: bool = False, un
             discovered[region] = {"logs_bucket": conf["s3_bucket"], "logs_prefix": conf["s3_prefix"]}
         _params_match(params, region, conf, rows)
         _guard(rows, region, "log objects", _log_objects, ctx, params, conf, account, until, days, rows)
-        _guard(rows, region, "cloudwatch", _cloudwatch, ctx, rows)
+        models = _guard(rows, region, "cloudwatch", _cloudwatch, ctx, rows)
+        _guard(rows, region, "quotas", _quotas, ctx, models or [], rows)
     _guard(rows, "", "bill", _bill, params, regions[0], check_bill, until, rows)
     return {"account": ident.get("account", ""), "arn": ident.get("arn", ""), "regions": regions,
             "until": until.isoformat(), "days": days, "checks": [asdict(r) for r in rows],
@@ -239,16 +244,37 @@ def _cloudwatch(ctx: AwsContext, rows: list[Row]) -> None:
     if models:
         rows.append(Row(ctx.region, "cloudwatch", "ok" if delivery else "warn",
                         f"{count(len(models), 'model')} seen in AWS/Bedrock ({shown}); {dl}"))
+        return sorted(models)
     else:
         rows.append(Row(ctx.region, "cloudwatch", "warn", f"no AWS/Bedrock model metrics in the last two weeks: "
                         f"usage cannot be reconciled against CloudWatch; {dl}"))
+
+
+def _quotas(ctx: AwsContext, models: list[str], rows: list[Row]) -> None:
+    """``servicequotas:ListServiceQuotas`` (the operations view's headroom): the rate quotas, and the models seen
+    in CloudWatch that have none. Optional for a run, so a denial is a warning."""
+    from tracker_utils.collect import quotas
+    pages = []
+    try:
+        for page in ctx.client("service-quotas").get_paginator("list_service_quotas").paginate(ServiceCode="bedrock"):
+            pages.append(page)
+    except aws_errors() as e:
+        rows.append(Row(ctx.region, "quotas", "warn", f"{explain(e, 'service-quotas', 'ListServiceQuotas')}: the "
+                        f"operations view will say the quotas are unknown"))
+        return
+    df = quotas.parse_quotas({"pages": pages})
+    without = [m for m in models if quotas.match(m, df)["tpm"] is None]
+    rows.append(Row(ctx.region, "quotas", "ok" if len(df) and not without else "warn",
+                    f"{count(len(df), 'tokens/requests-per-minute quota')} for Bedrock"
+                    + (f"; no tokens-per-minute quota found for {', '.join(without[:5])}"
+                       + (f" and {len(without) - 5} more" if len(without) > 5 else "") if without else "")))
 
 
 def _bill(params, region: str, check_bill: bool, until: dt.date, rows: list[Row]) -> None:
     if params.cost_source == "none":
         rows.append(Row("", "bill", "skip", "cost_source is none: nothing is reconciled against money"))
     elif params.cost_source == "cur":
-        rows.append(_cur_row(params, region))
+        rows.append(_cur_row(params, region, rows))
     elif not check_bill:
         rows.append(Row("", "bill", "skip", "Cost Explorer not called (each request costs $0.01): "
                         "--check-bill calls it twice"))
@@ -271,8 +297,24 @@ def _cost_explorer_row(params, region: str, until: dt.date) -> Row:
     return Row("", "bill", "ok", f"Cost Explorer answers GetDimensionValues and GetCostAndUsage ({day}; $0.02)")
 
 
-def _cur_row(params, region: str) -> Row:
+def _cur_export(params, region: str, rows: list[Row]) -> str:
+    """No ``cur:`` given: the account's CUR 2.0 export, found with ``bcm-data-exports:ListExports``."""
+    from tracker_utils.collect import exports
+    found = exports.find_cur_export(AwsContext.from_params(params, region))
+    others = f" (also: {', '.join(found['others'])})" if found["others"] else ""
+    rows.append(Row("", "cur export", "ok", f"CUR 2.0 export {found['name']} found with ListExports, writing to "
+                    f"{found['uri']}{others}; with cur: empty a run reads it", fix="" if params.cur else
+                    f"or set cur: {found['uri']}"))
+    return found["uri"]
+
+
+def _cur_row(params, region: str, rows: list[Row] | None = None) -> Row:
     uri = params.cur
+    if not uri:
+        try:
+            uri = _cur_export(params, region, rows if rows is not None else [])
+        except AwsAccessError as e:
+            return Row("", "bill", "fail", str(e), fix="set cur: to the export's s3:// URI (Billing console, Data Exports)")
     if not uri.startswith("s3://"):
         from tracker_utils.config import resolve_path
         path = resolve_path(uri)

@@ -95,10 +95,37 @@ def location_finding(ctx: AwsContext | None, bucket: str, base: str, date: str, 
     return out
 
 
+def started_finding(times: list, cw, date: str) -> dict | None:
+    """``data_quality["logging_started"]``: the day's first log record is at hour H > 0 while CloudWatch counts
+    invocations in earlier hours, and no log delivery (success or failure) is recorded in them: logging was switched
+    on that day. ``times`` are the timestamps of the day's records (on time and late), ``cw`` the hourly CloudWatch
+    frame. Those hours stay a missing delivery (never unexplained); this names why, in one line. None otherwise
+    (no records at all is :func:`location_finding`; a delivery failure before H is a logging outage)."""
+    import pandas as pd
+    if not len(times) or not len(cw):
+        return None
+    first = pd.Timestamp(min(times))
+    first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
+    start = first.floor("h")
+    before = cw[pd.to_datetime(cw["hour"], utc=True) < start]
+    inv = before[(before["metric"] == "Invocations") & (before["model_id"] != "")]
+    delivered = before[before["metric"].isin(["ModelInvocationLogsS3DeliverySuccess",
+                                              "ModelInvocationLogsS3DeliveryFailure"])]["value"].sum()
+    n = int(inv["value"].sum())
+    if start.hour == 0 or n <= 0 or delivered > 0:
+        return None
+    hours = sorted({pd.Timestamp(h).hour for h in inv.loc[inv["value"] > 0, "hour"]})
+    span = f"{hours[0]:02d}:00" + (f"-{hours[-1]:02d}:00" if len(hours) > 1 else "")
+    return {"first_record_at": first.isoformat(), "hours_before": hours, "cloudwatch_invocations_before": n,
+            "finding": f"logging started at {first:%H:%M} UTC on {date}: there is no log record before then, while "
+                       f"CloudWatch counts {count(n, 'invocation')} in {count(len(hours), 'earlier hour')} ({span} "
+                       f"UTC) with no log delivery; that usage was never logged (a missing delivery, not unexplained)"}
+
+
 def _prefix_of(base: str) -> str:
     """The configured key prefix of a log base (``p/AWSLogs/<account>/...`` -> ``p``)."""
     head = base.strip("/").split("AWSLogs/", 1)[0]
     return head.strip("/")
 
 
-__all__ = ["DATA_TYPES", "discover", "location_finding", "parse", "read", "s3_uri"]
+__all__ = ["DATA_TYPES", "discover", "location_finding", "parse", "read", "s3_uri", "started_finding"]

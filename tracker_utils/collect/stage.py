@@ -60,7 +60,8 @@ def _local_sources(cfg: RunConfig):
     if p.cost_source == "ce":
         ce_path = root / "costexplorer" / f"{cfg.date}.json"
         ce = read_json(ce_path) if ce_path.exists() else None
-    return objs, skipped, cw, ce
+    sq_path = root / "servicequotas" / f"{cfg.region}.json"     # ListServiceQuotas pages (optional)
+    return objs, skipped, cw, ce, None, None, read_json(sq_path) if sq_path.exists() else None
 
 
 def _previous_collection(cfg: RunConfig) -> dict | None:
@@ -111,6 +112,7 @@ class _Sources:
     cost_explorer: dict | None
     ctx: object = None               # the AWS context, when reading from AWS
     athena: object = None            # a LogsResult already made by Athena
+    quotas: dict | None = None       # ListServiceQuotas(ServiceCode="bedrock") pages, or {"error": ...}
 
 
 def _discover_location(cfg: RunConfig) -> dict | None:
@@ -152,6 +154,14 @@ def _location_finding(cfg: RunConfig, src: "_Sources", res, cw: pd.DataFrame) ->
                                       invocations)
 
 
+def _started_finding(cfg: RunConfig, res, cw: pd.DataFrame) -> dict | None:
+    """``data_quality["logging_started"]`` (see :func:`tracker_utils.collect.logconfig.started_finding`)."""
+    from tracker_utils.collect import logconfig
+    times = [t for f in (res.used, res.late) if len(f) for t in (f["timestamp"].min(),)]
+    day = cw[pd.to_datetime(cw["hour"], utc=True) < pd.Timestamp(cfg.day_end)] if len(cw) else cw
+    return logconfig.started_finding(times, day, cfg.date)
+
+
 def _aws_sources(cfg: RunConfig) -> _Sources:
     from tracker_utils.collect import aws, s3
     p = cfg.params
@@ -172,7 +182,9 @@ def _aws_sources(cfg: RunConfig) -> _Sources:
         cache.mkdir(parents=True, exist_ok=True)
         with FileLock(str(cache / f"costexplorer-{cfg.date}.lock")):
             ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
-    return _Sources(objs, skipped, cw_rec, ce_rec, ctx=ctx, athena=athena_res)
+    from tracker_utils.collect import quotas
+    sq_rec = quotas.fetch_quotas(ctx, resolve_path(p.output_dir) / "_cache")
+    return _Sources(objs, skipped, cw_rec, ce_rec, ctx=ctx, athena=athena_res, quotas=sq_rec)
 
 
 def _collect_logs(cfg: RunConfig, src: _Sources):
@@ -203,6 +215,29 @@ def _collect_cloudwatch(cfg: RunConfig, cw_rec: dict | None) -> pd.DataFrame:
     return cw
 
 
+def _collect_operations(cfg: RunConfig, src: _Sources, cw: pd.DataFrame) -> dict:
+    """The operations view: ``collect_operations*.parquet`` and ``collect_quotas.parquet`` (the raw ListServiceQuotas
+    answer kept in ``data/raw/servicequotas/``, like the other raw responses)."""
+    import yaml
+
+    from tracker_utils.collect import operations, quotas
+    rec = src.quotas
+    if rec is not None:
+        write_json(cfg.data_dir / "raw" / "servicequotas" / f"{cfg.region}.json", rec)
+    qdf = quotas.parse_quotas(rec)
+    ops = cwsrc.parse_operations(src.cloudwatch or {})
+    cache = resolve_path(cfg.params.prices_dir) / "inference_profiles.yaml"
+    profiles = ((yaml.safe_load(cache.read_text()) or {}).get("profiles") or {}) if cache.exists() else {}
+    models = operations.models(cw, ops, qdf, profiles)
+    write_parquet(operations.hourly(cw, ops), cfg.data(COLLECT.OPERATIONS))
+    write_parquet(models, cfg.data(COLLECT.OPERATIONS_MODELS))
+    write_parquet(qdf, cfg.data(COLLECT.QUOTAS))
+    info = {"recorded": rec is not None and "pages" in rec, "rate_quotas": int(len(qdf))}
+    if rec is not None and rec.get("error"):
+        info["error"] = rec["error"]
+    return operations.summary(models, info)
+
+
 def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]:
     """The bill lines of the day (every region) and what is known about where they came from."""
     from tracker_utils.collect import bill as billsrc
@@ -219,13 +254,18 @@ def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]
         estimated = any(r.get("Estimated") for pg in ce_rec["pages"] for r in pg.get("ResultsByTime", []))
         info["closed"] = bool(ce_rec.get("closed", True)) and not estimated
     elif p.cost_source == "cur":
-        if p.cur.startswith("s3://"):
-            from tracker_utils.collect import aws, s3
-            cur_paths = s3.fetch_cur(aws.AwsContext.from_params(p, cfg.region), p.cur, cfg.data_dir / "raw" / "cur")
+        found = None
+        if p.cur.startswith("s3://") or not p.cur:
+            from tracker_utils.collect import aws, exports, s3
+            ctx = aws.AwsContext.from_params(p, cfg.region)
+            if not p.cur:             # source aws, no URI: the account's CUR 2.0 export (Data Exports)
+                found = exports.find_cur_export(ctx)
+            cur_paths = s3.fetch_cur(ctx, p.cur or found["uri"], cfg.data_dir / "raw" / "cur")
         else:
             cur_paths = [resolve_path(p.cur)]
         bill, cur_info = billsrc.read_cur(cur_paths, cfg.date, cfg.date)
-        info = {"source": p.cost_source, **cur_info, "scope": p.bill_services}
+        info = {"source": p.cost_source, **cur_info, "scope": p.bill_services,
+                **({"cur_export": {k: found[k] for k in ("name", "uri")}} if found else {})}
     else:
         bill = billsrc.empty_bill()
         info = {"source": p.cost_source, "missing": p.cost_source != "none", "scope": p.bill_services}
@@ -260,6 +300,7 @@ def run(cfg: RunConfig) -> dict:
     previous = _previous_collection(cfg)
     res = _collect_logs(cfg, src)
     cw = _collect_cloudwatch(cfg, src.cloudwatch)
+    ops_info = _collect_operations(cfg, src, cw)
     bill_info = _collect_bill(cfg, src.cost_explorer)
     quality = dict(res.quality)
     if p.source == "aws":
@@ -270,6 +311,9 @@ def run(cfg: RunConfig) -> dict:
     finding = _location_finding(cfg, src, res, cw)
     if finding:                  # only then: otherwise identical to a local run
         quality["logs_location"] = finding
+    started = _started_finding(cfg, res, cw)
+    if started:                  # logging switched on partway through the day
+        quality["logging_started"] = started
     quality["arrived_since_previous_collection"] = _arrivals(previous, res)
     summary = {
         "date": cfg.date, "region": cfg.region, "source": p.source, "engine": p.engine,
@@ -280,6 +324,7 @@ def run(cfg: RunConfig) -> dict:
         "cloudwatch": {"recorded": src.cloudwatch is not None,
                        "series": int(cw[["model_id", "metric"]].drop_duplicates().shape[0])},
         "bill": bill_info,
+        "operations": ops_info,
         **({"logs_location_discovered": discovered} if discovered else {}),
         "seconds": round(time.perf_counter() - t0, 3),
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 from tracker_utils.demo.bill import _bill_lines, _ce_pages, _cur_rows
 from tracker_utils.demo.logs import write_logs
 from tracker_utils.demo.metrics import _cw_pages
+from tracker_utils.demo.operations import quota_pages
 from tracker_utils.demo.spec import DemoSpec
 from tracker_utils.demo.traffic import generate
 from tracker_utils.demo.truth import ground_truth
@@ -34,6 +35,9 @@ def build_demo(root: str | Path, spec: DemoSpec | None = None, book: PriceBook |
             p = root / "cloudwatch" / region / f"{day}.json"
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(json.dumps(_cw_pages(region, day, invs), indent=1))
+        q = root / "servicequotas" / f"{region}.json"       # ListServiceQuotas(ServiceCode="bedrock") pages
+        q.parent.mkdir(parents=True, exist_ok=True)
+        q.write_text(json.dumps(quota_pages(region, spec.account, spec.dates, invs), indent=1))
     bills = {}
     for day in spec.dates:
         lines = _bill_lines(spec, invs, book, day)

@@ -9,6 +9,7 @@ import datetime as dt
 from collections import defaultdict
 
 from tracker_utils.demo.spec import CACHE_MODELS, Inv
+from tracker_utils.demo import operations as ops
 
 
 def _cw_pages(region: str, day: str, invs: list[Inv], page_size: int = 40) -> dict:
@@ -55,6 +56,10 @@ def _cw_pages(region: str, day: str, invs: list[Inv], page_size: int = 40) -> di
         pages.append(page)
     lm_pages = [{"Metrics": list_metrics[i:i + 50], **({"NextToken": f"lm-{i + 50}"} if i + 50 < len(list_metrics) else {})}
                 for i in range(0, max(len(list_metrics), 1), 50)]
+    operations, latency_listed = ops.operations_recording(region, day, invs, page_size)
+    if lm_pages and latency_listed:        # ListMetrics also names InvocationLatency for every model id it has
+        lm_pages[-1]["Metrics"] = lm_pages[-1]["Metrics"] + latency_listed
     return {"region": region, "date": day, "namespace": "AWS/Bedrock", "period": 3600,
             "start": d0.isoformat(), "end": (d0 + dt.timedelta(days=1)).isoformat(),
-            "list_metrics": lm_pages, "get_metric_data": {"queries": queries, "pages": pages}}
+            "list_metrics": lm_pages, "get_metric_data": {"queries": queries, "pages": pages},
+            "operations": operations}

@@ -136,3 +136,26 @@ class Inv:
     @property
     def day(self) -> str:
         return self.ts.date().isoformat()
+
+
+# --- operations (issue 18): latency and quotas with known values ----------------------------------------------------
+# CloudWatch InvocationLatency percentiles (ms) per model family, the same in every hour and for the whole day, so the
+# report's figures can be checked by hand: p90 = 2 x p50, p99 = 4 x p50. Matched on a substring of the model id.
+LATENCY_P50_MS = (("claude-sonnet-4-5", 1200), ("claude-3-7-sonnet", 1500), ("claude-3-haiku", 400),
+                  ("claude-haiku-4-5", 600), ("claude-sonnet-4-2025", 1100), ("llama3-3-70b", 900),
+                  ("titan-embed", 50), ("nova-lite", 300), ("opus-5-5", 2000), ("application-inference-profile", 600))
+# Service Quotas names of the demo's models (what follows "... per minute for "); the unknown model has none.
+QUOTA_MODEL_NAMES = {
+    "anthropic.claude-sonnet-4-5-20250929-v1:0": "Anthropic Claude Sonnet 4.5 V1",
+    "anthropic.claude-3-7-sonnet-20250219-v1:0": "Anthropic Claude 3.7 Sonnet V1",
+    "anthropic.claude-3-haiku-20240307-v1:0": "Anthropic Claude 3 Haiku",
+    "anthropic.claude-haiku-4-5-20251001-v1:0": "Anthropic Claude Haiku 4.5",
+    "anthropic.claude-sonnet-4-20250514-v1:0": "Anthropic Claude Sonnet 4 V1",
+    "meta.llama3-3-70b-instruct-v1:0": "Meta Llama 3.3 70B Instruct",
+    "amazon.titan-embed-text-v2:0": "Amazon Titan Text Embeddings V2",
+    "amazon.nova-lite-v1:0": "Amazon Nova Lite",
+}
+QUOTA_TPM, QUOTA_RPM = 2_000_000, 2_000     # the account's default quotas (far above the demo's traffic)
+# (region, model id) whose tokens-per-minute quota is set just above its busiest minute: it peaks over 80%
+TIGHT_QUOTA = (("us-east-1", "global.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+               ("ap-northeast-2", "apac.anthropic.claude-sonnet-4-20250514-v1:0"))

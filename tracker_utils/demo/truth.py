@@ -12,6 +12,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from tracker_utils.demo.logs import _log_prefix
+from tracker_utils.demo.operations import operations_truth
 from tracker_utils.demo.spec import Q, TOKEN_KEYS, UNIT_OF, UNKNOWN_MODEL, DemoSpec, Inv
 from tracker_utils.price.book import PriceBook
 
@@ -216,5 +217,6 @@ def ground_truth(spec: DemoSpec, invs: list[Inv], files: dict, bills: dict, book
     for region in spec.regions:
         for day in spec.dates:
             runs[f"{day}/{region}"] = _run_truth(spec, region, day, invs, files, bills, book)
+            runs[f"{day}/{region}"]["operations"] = operations_truth(region, day, spec.dates, invs)
     return {"spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.__dict__.items()},
             "as_of": f"+{spec.as_of_hours:g}h", "runs": runs}

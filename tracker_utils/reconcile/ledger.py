@@ -116,6 +116,7 @@ class Ledger:
         self.models: dict[str, dict] = {}
         self.cloudwatch = True            # False when CloudWatch has no usage at all for the day
         self.recorded_hours: set[int] = set()
+        self.started: str = ""             # "HH:MM" when logging was switched on this day (collect's finding)
 
     def model(self, base: str) -> dict:
         if base not in self.models:
@@ -184,6 +185,11 @@ class Ledger:
             short = R["invocations"] > 0 or any(R[t] > 0 for t in TOKENS)
             if short and fail.get(h, 0) > 0:
                 cause = "logging_outage"
+            elif short and self.started and h <= int(self.started[:2]):
+                cause = "missing_delivery"            # before (or in the hour) logging was switched on
+                self.gap(base, cause).details.append(
+                    f"CloudWatch counts {count(C['invocations'], 'invocation')} at {h:02d}:00 UTC; logging started "
+                    f"at {self.started} UTC, so calls before it were never logged")
             elif short and h not in self.recorded_hours:
                 cause = "missing_delivery"
                 self.gap(base, cause).details.append(
@@ -379,9 +385,12 @@ def _by_scope(df: pd.DataFrame) -> dict:
 
 def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.DataFrame, bill: pd.DataFrame,
               delivery: pd.DataFrame, bill_info: dict, unpriced: list[str], tol_tokens_pct: float = 0.5,
-              tol_cost_pct: float = 1.0, tol_cost_abs: float = 0.0001, display: dict | None = None):
-    """Return (models: the exact per-model ledger, hourly frame, usage-type frame)."""
+              tol_cost_pct: float = 1.0, tol_cost_abs: float = 0.0001, display: dict | None = None,
+              logging_started: str = ""):
+    """Return (models: the exact per-model ledger, hourly frame, usage-type frame). ``logging_started`` ("HH:MM"):
+    logging was switched on that day; the shortfall up to its hour is a missing delivery."""
     ledger = Ledger(display)
+    ledger.started = logging_started
     hourly = ledger.usage(price_logs, price_late, price_cw, delivery)
     usage_types = ledger.bill(bill, price_logs, price_cw, bill_info, unpriced, (dec(tol_cost_abs), dec(tol_cost_pct)))
     return ledger.models, hourly, usage_types

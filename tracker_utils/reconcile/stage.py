@@ -84,7 +84,8 @@ def run(cfg: RunConfig) -> dict:
     tols = (p.tolerance_tokens_pct, p.tolerance_cost_pct, p.tolerance_cost_abs)
     models_raw, hourly, usage_types = reconcile(
         price_logs, read_parquet(cfg.data(PRICE.LOGS_LATE)), price_cw, bill_lines(bill_raw),
-        cw_raw[cw_raw["model_id"] == ""], collect["bill"], unpriced, *tols, display)
+        cw_raw[cw_raw["model_id"] == ""], collect["bill"], unpriced, *tols, display,
+        logging_started=str((collect["data_quality"].get("logging_started") or {}).get("first_record_at", ""))[11:16])
     models = summarise(models_raw, display, *tols)
     gaps = roll_up_gaps(models)
     totals = _totals(models_raw, models, collect, unpriced)

@@ -229,6 +229,9 @@ def _partial_reasons(e: Evidence) -> list[str]:
     if (q.get("logs_location") or {}).get("finding"):      # the logs were looked for in the wrong place
         f = q["logs_location"]["finding"]
         out.append(f[0].upper() + f[1:] + ("" if f.endswith(".") else "."))
+    if (q.get("logging_started") or {}).get("finding"):    # logging switched on partway through the day
+        f = q["logging_started"]["finding"]
+        out.append(f[0].upper() + f[1:] + ("" if f.endswith(".") else "."))
     if e.unpriced:
         out.append(f"{', '.join(e.unpriced)} {'has' if len(e.unpriced) == 1 else 'have'} no price in the book: the cost "
                    "from logs is a lower bound.")

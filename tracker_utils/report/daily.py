@@ -15,6 +15,7 @@ from decimal import Decimal
 import pandas as pd
 
 from tracker_utils.report import anomalies
+from tracker_utils.report.operations import daily_section as operations_section  # noqa: F401 - for the notebook
 from tracker_utils.apps import is_unattributed, unmatched
 from tracker_utils import budgets
 from tracker_utils.config import RunConfig

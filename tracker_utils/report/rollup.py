@@ -21,6 +21,7 @@ from tracker_utils import budgets
 from tracker_utils.report import anomalies
 from tracker_utils.report.period import RollupData, completed_summaries, load, run_states, totals  # noqa: F401
 from tracker_utils.report.chargeback import chargeback_table, write_chargeback  # noqa: F401
+from tracker_utils.report.operations import rollup_section as operations_section  # noqa: F401 - for the notebook
 from tracker_utils import handoff
 from tracker_utils.apps import is_unattributed
 from tracker_utils.config import Params, load_params, resolve_path, run_dir
