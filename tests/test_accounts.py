@@ -63,3 +63,81 @@ def test_params_snapshot_keeps_the_accounts(tmp_path):
     f = write_snapshot(p, tmp_path / "x.snapshot.json")
     assert load_params(f).accounts == p.accounts
     assert isinstance(Params().accounts, list)
+
+
+# --- the bill per member account ------------------------------------------------------------------------------------
+def _group(acct, usage, qty, cost):
+    return {"Keys": [acct, usage], "Metrics": {"UnblendedCost": {"Amount": cost, "Unit": "USD"},
+                                               "UsageQuantity": {"Amount": qty, "Unit": "N/A"}}}
+
+
+def _linked_rec():
+    from tracker_utils.collect.bill import linked_request
+    defs = [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}]
+    day = {"Start": "2026-11-02", "End": "2026-11-03"}
+    fp = [{"GroupDefinitions": defs, "ResultsByTime": [{"TimePeriod": day, "Estimated": False, "Groups": [
+        _group("111111111111", "USE1-NovaLite-input-tokens", "2", "0.00012"),
+        _group("222222222222", "USE1-NovaLite-input-tokens", "10", "0.0006")]}], "NextPageToken": "p2"},
+          {"GroupDefinitions": defs, "ResultsByTime": [{"TimePeriod": day, "Estimated": False, "Groups": [
+              _group("111111111111", "APN2-Claude4Sonnet-output-tokens", "1.5", "0.0225")]}]}]
+    mp_service = "Claude 3 Haiku (Amazon Bedrock Edition)"
+    mp = [{"GroupDefinitions": defs, "ResultsByTime": [{"TimePeriod": day, "Estimated": False, "Groups": [
+        _group("222222222222", "USE1-MP:USE1_InputTokenCount-Units", "0.5", "0.125")]}]}]
+    return {"linked": True, "requests": [
+        {"service": "Amazon Bedrock", "request": linked_request("Amazon Bedrock", "2026-11-02", "2026-11-03"),
+         "pages": fp},
+        {"service": mp_service, "request": linked_request(mp_service, "2026-11-02", "2026-11-03"), "pages": mp}]}
+
+
+def test_linked_cost_explorer_is_split_by_member_account():
+    from tracker_utils.collect.bill import parse_linked_cost_explorer, split_by_account
+    rec = _linked_rec()
+    assert all(len(r["request"]["GroupBy"]) == 2 for r in rec["requests"])       # the API's limit
+    df = parse_linked_cost_explorer(rec)
+    by = split_by_account(df)
+    assert sorted(by) == ["111111111111", "222222222222"]
+    a, b = by["111111111111"], by["222222222222"]
+    assert sum(Decimal(c) for c in a.cost_usd) == Decimal("0.02262")
+    assert sum(Decimal(c) for c in b.cost_usd) == Decimal("0.1256")
+    assert set(b.service) == {"Amazon Bedrock", "Claude 3 Haiku (Amazon Bedrock Edition)"}
+    assert a.set_index("usage_type").loc["USE1-NovaLite-input-tokens", "tokens"] == 2000
+    assert set(a.region) == {"us-east-1", "ap-northeast-2"} and b.recognized.all()
+
+
+def test_cur_is_split_by_line_item_usage_account_id(tmp_path):
+    import pandas as pd
+
+    from tracker_utils.collect.bill import read_cur, split_by_account
+    base = {"line_item_usage_start_date": "2026-11-02T00:00:00Z", "line_item_product_code": "AmazonBedrock",
+            "product_servicecode": "AmazonBedrock", "line_item_operation": "InvokeModelInference",
+            "line_item_line_item_type": "Usage", "product_region_code": "us-east-1", "bill_billing_entity": "AWS",
+            "product_product_name": "Amazon Bedrock", "line_item_iam_principal": ""}
+    rows = [{**base, "line_item_usage_account_id": acct, "line_item_usage_type": "USE1-NovaLite-input-tokens",
+             "line_item_usage_amount": q, "line_item_unblended_cost": c}
+            for acct, q, c in [("111111111111", "1", "0.00006"), ("111111111111", "2", "0.00012"),
+                               ("333333333333", "7", "0.00042")]]
+    pd.DataFrame(rows).to_csv(tmp_path / "cur.csv", index=False)
+    df, _ = read_cur([tmp_path / "cur.csv"], "2026-11-02", "2026-11-02")
+    by = split_by_account(df)
+    assert {a: (len(g), str(sum(Decimal(c) for c in g.cost_usd))) for a, g in by.items()} == {
+        "111111111111": (1, "0.00018"), "333333333333": (1, "0.00042")}
+    assert int(by["111111111111"].tokens.iloc[0]) == 3000
+
+
+def test_a_member_keeps_its_lines_and_states_the_others():
+    from tracker_utils.collect.accounts import NoAccountColumn, member_lines
+    from tracker_utils.collect.bill import parse_cost_explorer_pages, parse_linked_cost_explorer
+    df = parse_linked_cost_explorer(_linked_rec())
+    mine, info = member_lines(df, "111111111111")
+    assert len(mine) == 2 and set(mine.account) == {"111111111111"}
+    assert info["on_bill"]["222222222222"] == {"lines": 2, "cost_usd": "0.1256",
+                                               "by_region": {"us-east-1": "0.1256"}}
+    assert info["on_bill"]["111111111111"]["by_region"] == {"ap-northeast-2": "0.0225", "us-east-1": "0.00012"}
+    none, _ = member_lines(df, "999999999999")
+    assert len(none) == 0
+    single = parse_cost_explorer_pages(_linked_rec()["requests"][0]["pages"][:0] + [
+        {"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-02"}, "Groups": [
+            {"Keys": ["Amazon Bedrock", "USE1-NovaLite-input-tokens"],
+             "Metrics": {"UnblendedCost": {"Amount": "1"}, "UsageQuantity": {"Amount": "1"}}}]}]}])
+    with pytest.raises(NoAccountColumn, match="LINKED_ACCOUNT"):
+        member_lines(single, "111111111111")
