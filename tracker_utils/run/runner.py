@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from filelock import FileLock, Timeout
 
 from tracker_utils import handoff
-from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, check_chains, load_params, resolve_path,
-                                  run_dir, write_snapshot)
+from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, check_chains, load_params, member_params,
+                                  resolve_path, run_dir, write_snapshot)
 from tracker_utils.io import read_json, write_json
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, ChainKernel,
                                         check_notebooks, log_cells, ensure_kernel, execute, export_html,
@@ -41,6 +41,7 @@ class Outcome:
     error: str = ""
     kernel_seconds: float = 0.0
     notebook_seconds: dict = field(default_factory=dict)
+    account: str = ""            # the member account of an organization's run ("" for a run of one account)
 
 
 def run_one(params: str | Params, overrides: dict, date: str, region: str, force: bool = False) -> Outcome:
@@ -177,6 +178,28 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
         overrides["jobs"] = jobs
     p = load_params(params_file or None, overrides)     # raises ParamError before any work
     check_chains(p, yes)
+    if not p.accounts:
+        return _run_account(p, force, log)
+    # an organization: each member account's chains, periods and index under <output_dir>/<id>/, then its views
+    from tracker_utils.report.organization import write_organization
+    members = member_params(p)
+    log(f"bedrock-tracker: organization of {len(members)} account(s): {', '.join(m.account for m in members)}")
+    outcomes, alerts = [], []
+    for m in members:
+        res = _run_account(m, force, lambda s, a=m.account: log(f"{a} {s}"))
+        for o in res:
+            o.account = m.account
+        outcomes += res
+        alerts += [{**a, "account": m.account} for a in res.alerts]
+    org = write_organization(p, members, [o.__dict__ for o in outcomes])
+    for line in org["statements"]:
+        log(line)
+    log(str(org["index"]))
+    return RunResult(outcomes, alerts)
+
+
+def _run_account(p: Params, force: bool, log) -> "RunResult":
+    """The chains of one account (every date and region), its periods' roll-ups, its index and budgets."""
     jobs = p.jobs
     pairs = [(d, r) for d in p.dates for r in p.regions]
     log(f"bedrock-tracker: {len(pairs)} report(s): {p.start}..{p.end} x {', '.join(p.regions)} (source {p.source}, jobs {jobs})")
