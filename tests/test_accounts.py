@@ -141,3 +141,54 @@ def test_a_member_keeps_its_lines_and_states_the_others():
              "Metrics": {"UnblendedCost": {"Amount": "1"}, "UsageQuantity": {"Amount": "1"}}}]}]}])
     with pytest.raises(NoAccountColumn, match="LINKED_ACCOUNT"):
         member_lines(single, "111111111111")
+
+
+def test_the_org_demo_bill_is_the_same_per_account_in_cost_explorer_and_cur(tmp_path):
+    """The payer's two bills of the demo organization (CE by LINKED_ACCOUNT, CUR 2.0 by line_item_usage_account_id)
+    give every account the same cost and tokens, and the bill of the unlogged account equals its ground truth."""
+    import json
+
+    from tracker_utils.collect.bill import parse_linked_cost_explorer, read_cur, split_by_account
+    from tracker_utils.demo.org import build_org_demo
+    truth = build_org_demo(tmp_path / "org", days=1, per_day=120)
+    ce = split_by_account(parse_linked_cost_explorer(json.loads(
+        (tmp_path / "org" / "costexplorer" / "2026-11-02.json").read_text())))
+    cur, _ = read_cur([tmp_path / "org" / "cur"], "2026-11-02", "2026-11-02")
+    cur = split_by_account(cur)
+    assert sorted(ce) == sorted(cur) == ["111122223333", "210987654321", "444455556666", "777788889999"]
+    for a in ce:
+        c1, c2 = (sum(Decimal(x) for x in f.cost_usd) for f in (ce[a], cur[a]))
+        assert abs(c1 - c2) <= Decimal("0.000001"), a
+        assert int(ce[a].tokens.sum()) == int(cur[a].tokens.sum()), a
+    whole = sum(sum(Decimal(x) for x in f.cost_usd) for f in ce.values())
+    assert abs(whole - Decimal(truth["consolidated"]["2026-11-02"])) <= Decimal("0.000001")
+    nl = sum(Decimal(x) for x in ce["210987654321"].cost_usd)
+    assert abs(nl - sum(Decimal(v) for v in truth["not_logged"]["210987654321"].values())) <= Decimal("0.000001")
+
+
+@pytest.mark.parametrize("cost_source", ["ce", "cur"])
+def test_a_member_collection_keeps_its_lines_of_the_payer_bill(tmp_path, cost_source):
+    """collect's bill step for one member of the demo organization: its own lines, the others stated per account."""
+    import json
+
+    import pandas as pd
+
+    from tracker_utils.collect import stage
+    from tracker_utils.config import RunConfig, run_dir
+    from tracker_utils.demo.org import build_org_demo, org_overrides
+    from tracker_utils.schema import COLLECT
+    build_org_demo(tmp_path / "org", days=1, per_day=120)
+    p = load_params(None, {**org_overrides(), "data_root": str(tmp_path / "org"), "output_dir": str(tmp_path / "o"),
+                           "start": "2026-11-02", "end": "2026-11-02", "cost_source": cost_source,
+                           "cur": str(tmp_path / "org" / "cur")})
+    m = member_params(p)[1]                                   # search: us-east-1 only, in the central bucket
+    cfg = RunConfig(params=m, date="2026-11-02", region="us-east-1", run_dir=run_dir(m.output_dir, "2026-11-02",
+                                                                                       "us-east-1"))
+    cfg.data_dir.mkdir(parents=True)
+    ce = json.loads((tmp_path / "org" / "costexplorer" / "2026-11-02.json").read_text())
+    info = stage._collect_bill(cfg, ce if cost_source == "ce" else None)
+    bill = pd.read_parquet(cfg.data(COLLECT.BILL))
+    assert set(bill.account) == {"444455556666"} and set(bill.region) == {"us-east-1"}
+    assert sorted(info["accounts"]["on_bill"]) == ["111122223333", "210987654321", "444455556666", "777788889999"]
+    mine = info["accounts"]["on_bill"]["444455556666"]["by_region"]["us-east-1"]
+    assert abs(sum(Decimal(str(c)) for c in bill.cost_usd) - Decimal(mine)) <= Decimal("0.000001")

@@ -97,6 +97,8 @@ class Params:
     max_chains: int = 400                # date-region chains a run may start without --yes (a typo in a year is not 7,000 runs)
     role_arn: str = ""                   # aws: a role to assume (sts:AssumeRole) for this account's logs and metrics
     consolidated_bill: bool = False      # the bill is a payer's (many accounts): keep only the lines of `account`
+    payer_profile: str = ""              # aws, consolidated_bill: the profile that reads the payer's bill ("" = chain)
+    payer_role_arn: str = ""             # ...or a role in the management (payer) account to assume for it
     accounts: list = field(default_factory=list)   # an organization: member accounts (see Account); [] = one account
 
     @property

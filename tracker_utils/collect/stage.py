@@ -171,9 +171,15 @@ def _aws_sources(cfg: RunConfig) -> _Sources:
     ce_rec = None
     if p.cost_source == "ce":      # one paid request per day, shared by every region (runs may be parallel)
         cache = resolve_path(p.output_dir) / "_cache"
+        if p.consolidated_bill:       # a member's output_dir is <run>/<id>: the payer's bill is cached once for all
+            cache = resolve_path(p.output_dir).parent / "_cache"
         cache.mkdir(parents=True, exist_ok=True)
         with FileLock(str(cache / f"costexplorer-{cfg.date}.lock")):
-            ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
+            if p.consolidated_bill:       # the payer's bill, by LINKED_ACCOUNT, with the payer's credentials
+                from tracker_utils.collect.accounts import fetch_linked_cost_explorer, payer_context
+                ce_rec = fetch_linked_cost_explorer(payer_context(p), cfg.day, cache)
+            else:
+                ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
     return _Sources(objs, skipped, cw_rec, ce_rec, ctx=ctx, athena=athena_res)
 
 

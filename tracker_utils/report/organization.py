@@ -158,6 +158,8 @@ def write_organization(p: Params, members: list[Params], outcomes: list[dict] = 
     tmp = index.with_name(index.name + ".part")
     tmp.write_text(_page(shared, redacted=p.redact))
     tmp.replace(index)
+    from tracker_utils.report.org_chargeback import write_org_chargeback
+    write_org_chargeback(p, members, doc)
     return {**doc, "index": index}
 
 
@@ -175,6 +177,11 @@ def _page(doc: dict, redacted: bool) -> str:
                           "billed": cents(dec(x["billed_cost_usd"])) if x["billed_cost_usd"] else ""}
                          for x in doc["runs"]])
     notes = "".join(box(esc(s), "warn") for s in doc["statements"])
-    return wrap(head + notes + "<h2>Accounts</h2>" + table(accts, num=("reports", "billed", "logs cost"), total=True)
+    links = " &middot; ".join(f"<a href='{esc(a['account'])}/index.html'>{esc(a['account'])} {esc(a['name'])}</a>"
+                              for a in doc["accounts"] if a["logged"])
+    months = sorted({x["date"][:7] for x in doc["runs"]})
+    links += "".join(f"<br><a href='periods/{esc(m)}/chargeback.csv'>chargeback {esc(m)} (organization)</a>"
+                     for m in months)
+    return wrap(head + notes + f"<p>Each account's reports, roll-ups and chargeback: {links}</p><h2>Accounts</h2>" + table(accts, num=("reports", "billed", "logs cost"), total=True)
                 + "<h2>Reports</h2>" + table(runs, num=("billed",), raw=("report",))
                 + ("<p class='note'>Account ids are aliased.</p>" if redacted else ""))
