@@ -143,17 +143,24 @@ def test_a_member_keeps_its_lines_and_states_the_others():
         member_lines(single, "111111111111")
 
 
-def test_the_org_demo_bill_is_the_same_per_account_in_cost_explorer_and_cur(tmp_path):
+@pytest.fixture(scope="module")
+def org_demo(tmp_path_factory):
+    """A small demo organization (one day), built once for this module."""
+    from tracker_utils.demo.org import build_org_demo
+    root = tmp_path_factory.mktemp("org") / "org"
+    return root, build_org_demo(root, days=1, per_day=120)
+
+
+def test_the_org_demo_bill_is_the_same_per_account_in_cost_explorer_and_cur(org_demo):
     """The payer's two bills of the demo organization (CE by LINKED_ACCOUNT, CUR 2.0 by line_item_usage_account_id)
     give every account the same cost and tokens, and the bill of the unlogged account equals its ground truth."""
     import json
 
     from tracker_utils.collect.bill import parse_linked_cost_explorer, read_cur, split_by_account
-    from tracker_utils.demo.org import build_org_demo
-    truth = build_org_demo(tmp_path / "org", days=1, per_day=120)
+    root, truth = org_demo
     ce = split_by_account(parse_linked_cost_explorer(json.loads(
-        (tmp_path / "org" / "costexplorer" / "2026-11-02.json").read_text())))
-    cur, _ = read_cur([tmp_path / "org" / "cur"], "2026-11-02", "2026-11-02")
+        (root / "costexplorer" / "2026-11-02.json").read_text())))
+    cur, _ = read_cur([root / "cur"], "2026-11-02", "2026-11-02")
     cur = split_by_account(cur)
     assert sorted(ce) == sorted(cur) == ["111122223333", "210987654321", "444455556666", "777788889999"]
     for a in ce:
@@ -167,7 +174,7 @@ def test_the_org_demo_bill_is_the_same_per_account_in_cost_explorer_and_cur(tmp_
 
 
 @pytest.mark.parametrize("cost_source", ["ce", "cur"])
-def test_a_member_collection_keeps_its_lines_of_the_payer_bill(tmp_path, cost_source):
+def test_a_member_collection_keeps_its_lines_of_the_payer_bill(org_demo, tmp_path, cost_source):
     """collect's bill step for one member of the demo organization: its own lines, the others stated per account."""
     import json
 
@@ -175,20 +182,46 @@ def test_a_member_collection_keeps_its_lines_of_the_payer_bill(tmp_path, cost_so
 
     from tracker_utils.collect import stage
     from tracker_utils.config import RunConfig, run_dir
-    from tracker_utils.demo.org import build_org_demo, org_overrides
+    from tracker_utils.demo.org import org_overrides
     from tracker_utils.schema import COLLECT
-    build_org_demo(tmp_path / "org", days=1, per_day=120)
-    p = load_params(None, {**org_overrides(), "data_root": str(tmp_path / "org"), "output_dir": str(tmp_path / "o"),
+    root, _ = org_demo
+    p = load_params(None, {**org_overrides(), "data_root": str(root), "output_dir": str(tmp_path / "o"),
                            "start": "2026-11-02", "end": "2026-11-02", "cost_source": cost_source,
-                           "cur": str(tmp_path / "org" / "cur")})
+                           "cur": str(root / "cur")})
     m = member_params(p)[1]                                   # search: us-east-1 only, in the central bucket
     cfg = RunConfig(params=m, date="2026-11-02", region="us-east-1", run_dir=run_dir(m.output_dir, "2026-11-02",
                                                                                        "us-east-1"))
     cfg.data_dir.mkdir(parents=True)
-    ce = json.loads((tmp_path / "org" / "costexplorer" / "2026-11-02.json").read_text())
+    ce = json.loads((root / "costexplorer" / "2026-11-02.json").read_text())
     info = stage._collect_bill(cfg, ce if cost_source == "ce" else None)
     bill = pd.read_parquet(cfg.data(COLLECT.BILL))
     assert set(bill.account) == {"444455556666"} and set(bill.region) == {"us-east-1"}
     assert sorted(info["accounts"]["on_bill"]) == ["111122223333", "210987654321", "444455556666", "777788889999"]
     mine = info["accounts"]["on_bill"]["444455556666"]["by_region"]["us-east-1"]
     assert abs(sum(Decimal(str(c)) for c in bill.cost_usd) - Decimal(mine)) <= Decimal("0.000001")
+
+
+def test_demo_org_command_builds_the_organization_and_runs_its_accounts(tmp_path, monkeypatch):
+    """``bedrock-tracker demo --org``: the organization's files and a run of its accounts (the run itself is
+    tests/test_org_demo.py); the single-account demo's folder is not touched."""
+    import json
+
+    from tracker_utils.run import cli, runner
+    seen = {}
+
+    def fake_run(params_file, overrides, **kw):
+        seen.update(overrides)
+        return runner.RunResult([], [])
+    monkeypatch.setattr(runner, "run", fake_run)
+    root, out = tmp_path / "org", tmp_path / "out"
+    assert cli.main(["-q", "demo", "--org", "--data-root", str(root), "--output-dir", str(out), "--per-day", "60",
+                     "--end", "2026-11-02"]) == 0
+    truth = json.loads((root / "ground_truth.json").read_text())
+    assert sorted(truth["accounts"]) == ["111122223333", "444455556666", "777788889999"]
+    assert sorted(truth["not_logged"]) == ["210987654321"]
+    assert [a["id"] for a in seen["accounts"]] == sorted(truth["accounts"])
+    assert seen["data_root"] == str(root) and seen["output_dir"] == str(out) and seen["source"] == "demo"
+    buckets = {a["logs_bucket"] for a in seen["accounts"]}
+    assert len(buckets) == 2                                  # a central bucket and an own one
+    for acct in truth["accounts"]:
+        assert list((root / "s3").glob(f"*/**/AWSLogs/{acct}/BedrockModelInvocationLogs/us-east-1/*"))
