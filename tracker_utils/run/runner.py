@@ -288,10 +288,26 @@ def rollup(params_file: str = "", overrides: dict | None = None, period: str = "
     """``bedrock-tracker rollup``: the roll-up and chargeback of one period from the catalog, whichever runs made
     its reports. ``period`` is a month (``2026-11``: month to date); otherwise the params' start and end (a whole
     calendar month is named after it, any other span ``<start>_<end>``). Rewrites the index."""
-    from tracker_utils.report import catalog
-    from tracker_utils.report.index import write_index
     log = log or logger.info
     p = load_params(params_file or None, dict(overrides or {}))
+    if not p.accounts:
+        return _rollup_account(p, period, log)
+    # an organization: each member's roll-up, then the organization's views over the same days
+    import dataclasses
+    from tracker_utils.report.organization import write_organization
+    res = {m.account: _rollup_account(m, period, lambda s, a=m.account: log(f"{a} {s}")) for m in member_params(p)}
+    days = {"start": min(r["start"] for r in res.values()), "end": max(r["end"] for r in res.values())}
+    org = dataclasses.replace(p, **days)
+    write_organization(org, member_params(org))
+    status = "failed" if any(r["status"] == "failed" for r in res.values()) else "complete"
+    return {"status": status, "accounts": res, "error": "; ".join(f"{a}: {r['error']}" for a, r in res.items()
+                                                                   if r.get("error"))}
+
+
+def _rollup_account(p: Params, period: str, log) -> dict:
+    """One account's roll-up of the period (see :func:`rollup`)."""
+    from tracker_utils.report import catalog
+    from tracker_utils.report.index import write_index
     out = resolve_path(p.output_dir)
     if period:
         if not re.fullmatch(r"\d{4}-\d{2}", period):
@@ -304,7 +320,7 @@ def rollup(params_file: str = "", overrides: dict | None = None, period: str = "
         write_index(p, [], {per.label: res})
     log(f"roll-up {per.label} ({per.start}..{per.end}, {', '.join(per.regions)}): {res['status']}"
         + (" (unchanged inputs: kept)" if res.get("cached") else "") + f": {per.folder(out) / 'rollup.html'}")
-    return res
+    return {**res, "start": per.start, "end": per.end}
 
 
 def _rollup_inputs(p: Params, period) -> dict:
