@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from filelock import FileLock, Timeout
 
 from tracker_utils import handoff
-from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, check_chains, load_params, member_params,
-                                  resolve_path, run_dir, write_snapshot)
+from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, central_buckets, check_chains, load_params,
+                                  member_params, resolve_path, run_dir, write_snapshot)
 from tracker_utils.io import read_json, write_json
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, ChainKernel,
                                         check_notebooks, log_cells, ensure_kernel, execute, export_html,
@@ -184,6 +184,8 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
     from tracker_utils.report.organization import write_organization
     members = member_params(p)
     log(f"bedrock-tracker: organization of {len(members)} account(s): {', '.join(m.account for m in members)}")
+    for bucket, ids in central_buckets(p).items():
+        log(f"central bucket {bucket}: accounts {', '.join(ids)} (one listing per account and region)")
     outcomes, alerts = [], []
     for m in members:
         res = _run_account(m, force, lambda s, a=m.account: log(f"{a} {s}"))
