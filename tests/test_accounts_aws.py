@@ -101,3 +101,46 @@ def test_the_payer_bill_by_linked_account_over_http_equals_the_local_recording(a
     from tests.conftest import REPO
     trust = json.loads((REPO / "docs" / "iam-trust-policy-member.json").read_text())["Statement"][0]
     assert trust["Action"] == "sts:AssumeRole" and "bedrock-usage-tracker" in json.dumps(trust["Condition"])
+
+
+@pytest.mark.slow
+def test_the_payer_cur_export_over_http_is_split_by_account_as_the_local_one(aws_env, tmp_path, monkeypatch):
+    """A CUR 2.0 export with line_item_usage_account_id in the payer's bucket, read through the payer's role by a
+    member's collection: its lines are the member's lines of the local export, the others stated per account."""
+    import pandas as pd
+
+    from tracker_utils.collect import aws, stage
+    from tracker_utils.config import RunConfig, load_params, member_params, run_dir
+    from tracker_utils.demo.org import build_org_demo, org_overrides
+    from tracker_utils.schema import COLLECT
+    root = tmp_path / "org"
+    build_org_demo(root, days=1, per_day=120)
+    payer_role = f"arn:aws:iam::{PAYER}:role/BedrockUsageTrackerBill"
+    base = {**org_overrides(), "data_root": str(root), "start": "2026-11-02", "end": "2026-11-02", "cost_source": "cur"}
+    from tracker_utils.collect.accounts import payer_context
+    p_aws = load_params(None, {**base, "source": "aws", "endpoint_url": aws_env.endpoint, "payer_role_arn": payer_role,
+                               "cur": "s3://payer-cur/exports/bedrock/", "output_dir": str(tmp_path / "aws")})
+    s3c = payer_context(member_params(p_aws)[0]).client("s3")
+    s3c.create_bucket(Bucket="payer-cur")
+    for f in (root / "cur").rglob("*.parquet"):
+        s3c.put_object(Bucket="payer-cur", Key="exports/bedrock/" + f.relative_to(root / "cur").as_posix(),
+                       Body=f.read_bytes())
+    calls = tmp_path / "calls.log"
+    monkeypatch.setenv(aws.CALL_LOG_ENV, str(calls))          # from here: the collection's own calls
+    p_local = load_params(None, {**base, "cur": str(root / "cur"), "output_dir": str(tmp_path / "local")})
+    got = {}
+    for name, p in (("aws", p_aws), ("local", p_local)):
+        m = member_params(p)[0]
+        cfg = RunConfig(params=m, date="2026-11-02", region="us-east-1",
+                        run_dir=run_dir(m.output_dir, "2026-11-02", "us-east-1"))
+        cfg.data_dir.mkdir(parents=True)
+        info = stage._collect_bill(cfg, None)
+        got[name] = (pd.read_parquet(cfg.data(COLLECT.BILL)), info["accounts"])
+    (a, ia), (b, ib) = got["aws"], got["local"]
+    assert set(a.account) == {"111122223333"} and len(a) > 0
+    assert a[["usage_type", "cost_usd", "tokens"]].equals(b[["usage_type", "cost_usd", "tokens"]]) and ia == ib
+    ops = calls.read_text().split("\n")
+    assert "sts AssumeRole" in ops and "s3 GetObject" in ops
+    made = {aws.iam_action(*x.split()) for x in ops if x.strip()} - {"s3:CreateBucket", "s3:PutObject"}
+    granted = _policy_actions("iam-policy-member.json") | _policy_actions("iam-policy-payer.json")
+    assert made - granted == set(), sorted(made - granted)

@@ -231,7 +231,9 @@ def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]
     elif p.cost_source == "cur":
         if p.cur.startswith("s3://"):
             from tracker_utils.collect import aws, s3
-            cur_paths = s3.fetch_cur(aws.AwsContext.from_params(p, cfg.region), p.cur, cfg.data_dir / "raw" / "cur")
+            from tracker_utils.collect.accounts import payer_context     # a payer's export: the payer's credentials
+            ctx = payer_context(p) if p.consolidated_bill else aws.AwsContext.from_params(p, cfg.region)
+            cur_paths = s3.fetch_cur(ctx, p.cur, cfg.data_dir / "raw" / "cur")
         else:
             cur_paths = [resolve_path(p.cur)]
         bill, cur_info = billsrc.read_cur(cur_paths, cfg.date, cfg.date)
