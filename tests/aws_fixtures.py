@@ -50,6 +50,9 @@ MOTO_ACCOUNT = "123456789012"            # moto's default account (= the demo's 
 # moto additions
 # ---------------------------------------------------------------------------------------------------------------------
 _CW_PAGES: dict[str, list] = {}
+# day -> the Bedrock services of a payer's bill queued grouped by [LINKED_ACCOUNT, USAGE_TYPE] (no SERVICE group to
+# read them from): GetDimensionValues answers them for that day (see tests/test_org_aws.py)
+LINKED_SERVICES: dict[str, list] = {}
 _PATCHED = False
 
 
@@ -72,7 +75,8 @@ def _ce_get_dimension_values(self) -> str:
     values = set()
     for res in results:
         keys = [g.get("Key") for g in res.get("GroupDefinitions", [])] or ["SERVICE"]
-        if "SERVICE" not in keys:
+        if "SERVICE" not in keys:       # a payer's bill by LINKED_ACCOUNT: its requests' SERVICE filters
+            values.update(v for v in LINKED_SERVICES.get(start, ()) if search in v.lower())
             continue
         i = keys.index("SERVICE")
         for period in res.get("ResultsByTime", []):

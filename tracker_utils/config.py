@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PARAMS = REPO / "params" / "default.yaml"
@@ -94,6 +95,11 @@ class Params:
     strict: bool = False                 # fail on the first bad record instead of quarantining it
     jobs: int = 1
     max_chains: int = 400                # date-region chains a run may start without --yes (a typo in a year is not 7,000 runs)
+    role_arn: str = ""                   # aws: a role to assume (sts:AssumeRole) for this account's logs and metrics
+    consolidated_bill: bool = False      # the bill is a payer's (many accounts): keep only the lines of `account`
+    payer_profile: str = ""              # aws, consolidated_bill: the profile that reads the payer's bill ("" = chain)
+    payer_role_arn: str = ""             # ...or a role in the management (payer) account to assume for it
+    accounts: list = field(default_factory=list)   # an organization: member accounts (see Account); [] = one account
 
     @property
     def dates(self) -> list[str]:
@@ -165,6 +171,82 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if value is not None and not isinstance(value, (str, int, float)):
         raise ParamError(f"{key}: expected text, got {value!r}")
     return "" if value is None else str(value)
+
+
+class Account(BaseModel):
+    """One member account of an organization (``accounts:``). Unset keys take the top-level value."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    name: str = ""
+    logs_bucket: str | None = None
+    logs_prefix: str | None = None
+    regions: list[str] | None = None
+    role_arn: str = ""
+    profile: str = ""
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, v):
+        if not isinstance(v, str) or not re.fullmatch(r"\d{12}", v):
+            raise ValueError(f"{v!r} is not a 12-digit AWS account id (quote it in YAML)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_credential(self):
+        if self.role_arn and self.profile:
+            raise ValueError(f"account {self.id}: role_arn or profile, not both")
+        return self
+
+
+def _accounts(value: Any) -> list[dict]:
+    """``accounts:`` validated: a list of :class:`Account` mappings with distinct ids, as plain dicts."""
+    if value in (None, ""):
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise ParamError(f"accounts: expected a list of accounts ({{id, name, logs_bucket, ...}}), got {value!r}")
+    out = []
+    for i, a in enumerate(value):
+        if not isinstance(a, dict):
+            raise ParamError(f"accounts[{i}]: expected a mapping {{id, name, logs_bucket, ...}}, got {a!r}")
+        try:
+            out.append(Account(**a).model_dump())
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err.get("loc", ())) or "account"
+            raise ParamError(f"accounts[{i}].{where}: {err['msg']}") from None
+    ids = [a["id"] for a in out]
+    dup = sorted({x for x in ids if ids.count(x) > 1})
+    if dup:
+        raise ParamError(f"accounts: account {dup[0]} is listed twice")
+    return out
+
+
+def member_params(p: Params) -> list[Params]:
+    """The Params of each member account: its id, bucket, prefix, regions and credentials over the top-level
+    defaults, results under ``<output_dir>/<id>``, the bill read as the payer's (``consolidated_bill``). With no
+    ``accounts:`` the run is one account: ``[p]`` as it is."""
+    import dataclasses
+    if not p.accounts:
+        return [p]
+    out = []
+    for a in p.accounts:
+        out.append(dataclasses.replace(
+            p, accounts=[], account=a["id"], consolidated_bill=True,
+            logs_bucket=p.logs_bucket if a["logs_bucket"] is None else a["logs_bucket"],
+            logs_prefix=p.logs_prefix if a["logs_prefix"] is None else a["logs_prefix"],
+            regions=list(a["regions"] or p.regions), role_arn=a["role_arn"] or p.role_arn,
+            profile=a["profile"] or (p.profile if not a["role_arn"] else ""),
+            output_dir=str(resolve_path(p.output_dir) / a["id"])))
+    return out
+
+
+def central_buckets(p: Params) -> dict[str, list[str]]:
+    """Buckets that several member accounts name (a central logging bucket): bucket -> account ids."""
+    by: dict[str, list[str]] = {}
+    for m in member_params(p) if p.accounts else []:
+        by.setdefault(m.logs_bucket, []).append(m.account)
+    return {b: ids for b, ids in by.items() if len(ids) > 1}
 
 
 def _kind(default: Any) -> str:
@@ -260,7 +342,7 @@ def _validated(raw: dict, overrides: dict | None, path: Path) -> Params:
             hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ParamError("unknown parameter " + ", ".join(hints) + f" in {path.name}")
     base = Params()
-    values = {k: _coerce(k, v, getattr(base, k)) for k, v in raw.items()}
+    values = {k: (_accounts(v) if k == "accounts" else _coerce(k, v, getattr(base, k))) for k, v in raw.items()}
     p = Params(**{**base.to_dict(), **values})
     validate(p)
     VALIDATIONS += 1
@@ -276,7 +358,7 @@ def validate(p: Params) -> None:
         raise ParamError(f"end {p.end} is before start {p.start}")
     if not p.regions:
         raise ParamError("regions: at least one region is needed")
-    bad = [r for r in p.regions if r not in KNOWN_REGIONS]
+    bad = [r for m in member_params(p) for r in m.regions if r not in KNOWN_REGIONS]
     if bad:
         raise ParamError(f"regions: unknown region(s) {', '.join(bad)}")
     if not re.fullmatch(r"\d{12}", p.account):
@@ -316,9 +398,10 @@ MINIMUM = {"window_after_hours": 0, "max_tokens_per_record": 1, "max_attempts": 
 
 def check_chains(p: Params, yes: bool = False) -> int:
     """The number of date-region chains of a run; a run of more than ``max_chains`` is refused unless ``yes``."""
-    n = len(p.dates) * len(p.regions)
+    n = len(p.dates) * sum(len(m.regions) for m in member_params(p))
     if n > p.max_chains and not yes:
-        raise ParamError(f"{n:,} date-region chains ({p.start}..{p.end} x {len(p.regions)} region(s)) is over "
+        raise ParamError(f"{n:,} date-region chains ({p.start}..{p.end} x {len(p.regions)} region(s)"
+                         f"{f' over {len(p.accounts)} accounts' if p.accounts else ''}) is over "
                          f"max_chains {p.max_chains}: check the dates, or pass --yes (or raise max_chains)")
     return n
 

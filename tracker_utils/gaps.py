@@ -88,6 +88,12 @@ KINDS: tuple[GapKind, ...] = (
             "discounts (EDP, private pricing) reduce the bill for {name} by {neg_cost}: the usage lines are at list "
             "price, the net bill is lower{detail}",
             "{abs_cost} of discounts (EDP, private pricing) reduce the net bill; the usage is billed at list price"),
+    # an organization: Bedrock usage on the payer's bill of a member account whose logs are not configured
+    # (not in ``accounts:``); sized from its bill lines, per date and region (tracker_utils.report.organization)
+    GapKind("account_not_logged", "usage of an account with no logs configured", "account not logged", "#b07030",
+            False, False, False,
+            "{cost} billed to account {name}, which has no invocation logs configured{detail}",
+            "{cost} billed to accounts with no invocation logs configured (add them to accounts: to see their use)"),
     GapKind("unexplained", "unexplained", "unexplained", "#202020", False, False, False,
             "unexplained for {name}: {usage}{tolerance}{detail}",
             "{cost} and {signed_n} calls are not explained by any known cause{tolerance}"),

@@ -113,6 +113,7 @@ class AwsContext:
     endpoint_url: str | None
     max_attempts: int = 8
     profile: str = ""
+    role_arn: str = ""                       # assumed (sts:AssumeRole) with the profile's or the chain's credentials
     _clients: dict = field(default_factory=dict, repr=False)
     _lock: Any = field(default_factory=threading.Lock, repr=False)
 
@@ -120,29 +121,35 @@ class AwsContext:
     def from_params(cls, params, region: str) -> "AwsContext":
         return cls.create(region=region, account=params.account, bucket=params.logs_bucket, prefix=params.logs_prefix,
                           endpoint_url=params.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
-                          profile=params.profile, max_attempts=params.max_attempts)
+                          profile=params.profile, max_attempts=params.max_attempts,
+                          role_arn=getattr(params, "role_arn", ""))
 
     @classmethod
     def create(cls, region: str, account: str = "", bucket: str = "", prefix: str = "", endpoint_url: str | None = None,
-               profile: str = "", max_attempts: int = 8) -> "AwsContext":
+               profile: str = "", max_attempts: int = 8, role_arn: str = "") -> "AwsContext":
         import boto3
         from botocore import exceptions as be
         try:
             session = boto3.Session(profile_name=profile or None, region_name=region)
         except be.ProfileNotFound as e:
             raise AwsAccessError(f"ProfileNotFound: {e}") from None
-        events = session.events
-        for name, handler in EVENT_HOOKS:
-            events.register(name, handler)
-        if os.environ.get(CALL_LOG_ENV):
-            events.register("before-call", _CallLog(os.environ[CALL_LOG_ENV]))
+        _register(session)
+        if role_arn:
+            from tracker_utils.collect.assume import assumed_session
+            try:
+                session = assumed_session(session, role_arn, region, endpoint_url or None)
+            except aws_errors() as e:
+                raise explain(e, "sts", "AssumeRole", role_arn) from None
+            _register(session)
         return cls(session=session, region=region, account=account, bucket=bucket, prefix=prefix,
-                   endpoint_url=endpoint_url or None, max_attempts=max(1, int(max_attempts)), profile=profile)
+                   endpoint_url=endpoint_url or None, max_attempts=max(1, int(max_attempts)), profile=profile,
+                   role_arn=role_arn)
 
     def spec(self) -> dict:
         """Picklable description (a worker process builds its own session from it)."""
         return {"region": self.region, "account": self.account, "bucket": self.bucket, "prefix": self.prefix,
-                "endpoint_url": self.endpoint_url, "profile": self.profile, "max_attempts": self.max_attempts}
+                "endpoint_url": self.endpoint_url, "profile": self.profile, "max_attempts": self.max_attempts,
+                "role_arn": self.role_arn}
 
     def client(self, service: str, region: str | None = None):
         """One client per service and region (botocore clients are thread-safe; sessions are not)."""
@@ -160,6 +167,15 @@ class AwsContext:
                 c = self.session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=Config(**kw))
                 self._clients[key] = c
             return c
+
+
+def _register(session) -> None:
+    """The test hooks and the operation log on a session the kit made."""
+    events = session.events
+    for name, handler in EVENT_HOOKS:
+        events.register(name, handler)
+    if os.environ.get(CALL_LOG_ENV):
+        events.register("before-call", _CallLog(os.environ[CALL_LOG_ENV]))
 
 
 class _CallLog:

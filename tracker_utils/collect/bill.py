@@ -31,8 +31,10 @@ from tracker_utils.usage_types import EDITION_SUFFIX, is_bedrock_service, parse_
 
 BILL_COLUMNS = ["date", "service", "usage_type", "operation", "region", "region_code", "shape",
                 "billing_name", "unit", "tier", "scope", "endpoint", "long_context", "quantity",
-                "tokens", "cost_usd", "recognized", "reason", "principal", "source", "record_type"]
-_KEY = ("date", "service", "usage_type", "operation", "principal", "record_type")
+                "tokens", "cost_usd", "recognized", "reason", "principal", "source", "record_type", "account"]
+# ``account``: the member account of the line (Cost Explorer's LINKED_ACCOUNT, CUR's line_item_usage_account_id),
+# "" when the bill does not say (a bill of one account, grouped without LINKED_ACCOUNT)
+_KEY = ("date", "service", "usage_type", "operation", "principal", "account", "record_type")
 
 # The record type of a bill line (Cost Explorer's RECORD_TYPE, CUR's line_item_line_item_type) -> ``record_type``:
 # ``usage`` (what the usage type says was used, at list price), or an adjustment that makes the net bill differ from
@@ -57,7 +59,7 @@ _CUR_REQUIRED = ["line_item_usage_start_date", "line_item_product_code", "produc
                  "line_item_usage_type", "line_item_operation", "line_item_usage_amount",
                  "line_item_unblended_cost", "line_item_line_item_type", "product_region_code",
                  "bill_billing_entity"]
-_CUR_OPTIONAL = ["product_product_name", "line_item_iam_principal", "product"]
+_CUR_OPTIONAL = ["product_product_name", "line_item_iam_principal", "product", "line_item_usage_account_id"]
 
 
 def empty_bill() -> pd.DataFrame:
@@ -77,12 +79,12 @@ def record_type(value) -> str:
 
 
 def _rows_to_frame(acc: dict, source: str) -> pd.DataFrame:
-    """``acc``: {(date, service, usage_type, operation, principal, record_type): [qty, cost, region_fallback]}.
+    """``acc``: {(date, service, usage_type, operation, principal, account, record_type): [qty, cost, region_fb]}.
     An adjustment line (credit, refund, discount) is money only: its tokens are 0."""
     if not acc:
         return empty_bill()
     out = []
-    for (date, service, usage_type, operation, principal, rtype), (qty, cost, region_fb) in sorted(acc.items()):
+    for (date, service, usage_type, operation, principal, account, rtype), (qty, cost, region_fb) in sorted(acc.items()):
         u = _parse(usage_type, service)
         tokens = 0
         if u.recognized and u.unit != "other" and rtype == "usage":
@@ -93,7 +95,7 @@ def _rows_to_frame(acc: dict, source: str) -> pd.DataFrame:
             "billing_name": u.billing_name, "unit": u.unit, "tier": u.tier, "scope": u.scope,
             "endpoint": u.endpoint, "long_context": u.long_context, "quantity": plain(qty),
             "tokens": tokens, "cost_usd": plain(cost), "recognized": u.recognized,
-            "reason": u.reason, "principal": principal, "source": source, "record_type": rtype})
+            "reason": u.reason, "principal": principal, "source": source, "record_type": rtype, "account": account})
     df = pd.DataFrame(out, columns=BILL_COLUMNS)
     return df.astype({"tokens": "int64", "long_context": bool, "recognized": bool})
 
@@ -111,7 +113,7 @@ def _add(acc: dict, key: tuple, qty: Decimal, cost: Decimal, region_fb: str | No
 # ---------------------------------------------------------------------------------------------
 # Cost Explorer
 # ---------------------------------------------------------------------------------------------
-def parse_cost_explorer_pages(pages: list[dict]) -> pd.DataFrame:
+def parse_cost_explorer_pages(pages: list[dict], service: str = "") -> pd.DataFrame:
     """Tidy frame from ``GetCostAndUsage`` responses (all pages of one request, as boto3 returns them).
 
     Expected request: Granularity DAILY, Metrics [UnblendedCost, UsageQuantity], GroupBy
@@ -120,6 +122,8 @@ def parse_cost_explorer_pages(pages: list[dict]) -> pd.DataFrame:
     response's ``GroupDefinitions`` when present, else assumed [SERVICE, USAGE_TYPE] (a single
     key is taken as USAGE_TYPE).  Estimated groups are kept.  Services other than Bedrock are
     kept with ``recognized=False`` and reason 'not a Bedrock service'; the request should filter them.
+    A LINKED_ACCOUNT group (a payer's bill) fills ``account``; with it the two groups the API allows are
+    [LINKED_ACCOUNT, USAGE_TYPE], so the SERVICE is the request's filter: pass it as ``service``.
     """
     acc: dict = {}
     for page in pages or []:
@@ -134,10 +138,35 @@ def parse_cost_explorer_pages(pages: list[dict]) -> pd.DataFrame:
                 metrics = group.get("Metrics") or {}
                 qty = dec((metrics.get("UsageQuantity") or {}).get("Amount", "0"))
                 cost = dec((metrics.get("UnblendedCost") or {}).get("Amount", "0"))
-                key = (date, k.get("SERVICE", ""), k.get("USAGE_TYPE", ""), k.get("OPERATION", ""), "",
-                       record_type(k.get("RECORD_TYPE")))
+                key = (date, k.get("SERVICE", service), k.get("USAGE_TYPE", ""), k.get("OPERATION", ""), "",
+                       k.get("LINKED_ACCOUNT", ""), record_type(k.get("RECORD_TYPE")))
                 _add(acc, key, qty, cost)
     return _rows_to_frame(acc, "ce")
+
+
+def linked_request(service: str, start: str, end: str) -> dict:
+    """The GetCostAndUsage request of one Bedrock service on a payer's bill, per member account: GroupBy takes at
+    most two dimensions, so [LINKED_ACCOUNT, USAGE_TYPE] with the SERVICE as the filter (one request per service)."""
+    return {"TimePeriod": {"Start": start, "End": end}, "Granularity": "DAILY",
+            "Metrics": ["UnblendedCost", "UsageQuantity"],
+            "GroupBy": [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+            "Filter": {"Dimensions": {"Key": "SERVICE", "Values": [service], "MatchOptions": ["EQUALS"]}}}
+
+
+def parse_linked_cost_explorer(rec: dict) -> pd.DataFrame:
+    """A payer's recording ``{"linked": true, "requests": [{"service", "request", "pages"}, ...]}`` (one request per
+    service, see :func:`linked_request`) as one frame with ``account`` filled from LINKED_ACCOUNT."""
+    frames = [parse_cost_explorer_pages(r["pages"], service=r["service"]) for r in rec.get("requests") or []]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_bill()
+    df = pd.concat(frames, ignore_index=True)
+    return df.astype({"tokens": "int64", "long_context": bool, "recognized": bool})
+
+
+def split_by_account(bill: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The lines of a payer's bill per member account (``account``; "" for lines that name none)."""
+    return {a: g.reset_index(drop=True) for a, g in bill.groupby("account", sort=True)} if len(bill) else {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +271,8 @@ def _bedrock_rows(t: pa.Table, path: Path) -> pa.Table | None:
         "service": pc.if_else(pc.equal(code, "AmazonBedrockService"), "Amazon Bedrock Service",
                               pc.if_else(pc.equal(code, "AmazonBedrock"), "Amazon Bedrock", pname)),
         "usage_type": _str(t, "line_item_usage_type"), "operation": _str(t, "line_item_operation"),
-        "principal": _str(t, "line_item_iam_principal"), "region": _str(t, "product_region_code"),
+        "principal": _str(t, "line_item_iam_principal"), "account": _str(t, "line_item_usage_account_id"),
+        "region": _str(t, "product_region_code"),
         "lit": _str(t, "line_item_line_item_type"),
         "qty": qty, "cost": cost,
     })
@@ -307,4 +337,5 @@ def read_cur(paths: list[str | Path], start: str, end: str) -> tuple[pd.DataFram
 
 
 __all__ = ["ADJUSTMENTS", "BILL_COLUMNS", "CUR_ADJUSTMENT_TYPES", "CUR_KEPT_TYPES", "CUR_PRODUCT_SERVICE",
-           "RECORD_TYPES", "empty_bill", "is_bedrock_service", "parse_cost_explorer_pages", "read_cur", "record_type"]
+           "RECORD_TYPES", "empty_bill", "is_bedrock_service", "linked_request", "parse_cost_explorer_pages",
+           "parse_linked_cost_explorer", "read_cur", "record_type", "split_by_account"]

@@ -55,6 +55,8 @@ def _local_sources(cfg: RunConfig):
         raise FileNotFoundError(f"data_root {root} does not exist (for the demo: bedrock-tracker demo, or make demo)")
     # a missing recording is a stated condition, not a failure: the status says what it limits
     cw_path = root / "cloudwatch" / cfg.region / f"{cfg.date}.json"
+    if p.consolidated_bill and (root / "cloudwatch" / p.account).is_dir():     # an organization's recordings
+        cw_path = root / "cloudwatch" / p.account / cfg.region / f"{cfg.date}.json"
     cw = read_json(cw_path) if cw_path.exists() else None
     ce = None
     if p.cost_source == "ce":
@@ -179,9 +181,15 @@ def _aws_sources(cfg: RunConfig) -> _Sources:
     ce_rec = None
     if p.cost_source == "ce":      # one paid request per day, shared by every region (runs may be parallel)
         cache = resolve_path(p.output_dir) / "_cache"
+        if p.consolidated_bill:       # a member's output_dir is <run>/<id>: the payer's bill is cached once for all
+            cache = resolve_path(p.output_dir).parent / "_cache"
         cache.mkdir(parents=True, exist_ok=True)
         with FileLock(str(cache / f"costexplorer-{cfg.date}.lock")):
-            ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
+            if p.consolidated_bill:       # the payer's bill, by LINKED_ACCOUNT, with the payer's credentials
+                from tracker_utils.collect.accounts import fetch_linked_cost_explorer, payer_context
+                ce_rec = fetch_linked_cost_explorer(payer_context(p), cfg.day, cache)
+            else:
+                ce_rec = aws.fetch_cost_explorer(ctx, cfg.day, cache)
     from tracker_utils.collect import quotas
     sq_rec = quotas.fetch_quotas(ctx, resolve_path(p.output_dir) / "_cache")
     return _Sources(objs, skipped, cw_rec, ce_rec, ctx=ctx, athena=athena_res, quotas=sq_rec)
@@ -245,19 +253,22 @@ def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]
     info: dict = {"source": p.cost_source, "scope": p.bill_services}
     if p.cost_source == "ce" and ce_rec is not None:
         write_json(cfg.data_dir / "raw" / "costexplorer" / f"{cfg.date}.json", ce_rec)
-        bill = billsrc.parse_cost_explorer_pages(ce_rec["pages"])
+        linked = "requests" in ce_rec           # a payer's bill: one request per service, by LINKED_ACCOUNT
+        bill = billsrc.parse_linked_cost_explorer(ce_rec) if linked else billsrc.parse_cost_explorer_pages(ce_rec["pages"])
+        pages = [pg for r in ce_rec["requests"] for pg in r["pages"]] if linked else ce_rec["pages"]
         # a recording made by the kit covers every Bedrock service it discovered ("scope": "all"); a recording
         # from elsewhere is judged by its request's SERVICE filter
         info["scope"] = "first_party" if p.bill_services == "first_party" else (
             ce_rec.get("scope") or bill_scope(ce_rec.get("request"), p.bill_services))
         # final once Cost Explorer stops estimating it (a recording made by the kit also says whether the day closed)
-        estimated = any(r.get("Estimated") for pg in ce_rec["pages"] for r in pg.get("ResultsByTime", []))
+        estimated = any(r.get("Estimated") for pg in pages for r in pg.get("ResultsByTime", []))
         info["closed"] = bool(ce_rec.get("closed", True)) and not estimated
     elif p.cost_source == "cur":
         found = None
         if p.cur.startswith("s3://") or not p.cur:
             from tracker_utils.collect import aws, exports, s3
-            ctx = aws.AwsContext.from_params(p, cfg.region)
+            from tracker_utils.collect.accounts import payer_context     # a payer's export: the payer's credentials
+            ctx = payer_context(p) if p.consolidated_bill else aws.AwsContext.from_params(p, cfg.region)
             if not p.cur:             # source aws, no URI: the account's CUR 2.0 export (Data Exports)
                 found = exports.find_cur_export(ctx)
             cur_paths = s3.fetch_cur(ctx, p.cur or found["uri"], cfg.data_dir / "raw" / "cur")
@@ -275,6 +286,9 @@ def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]
 def _collect_bill(cfg: RunConfig, ce_rec: dict | None) -> dict:
     """``collect_bill.parquet``: this region's bill lines; lines of other regions and of none are counted."""
     bill, info = _read_bill(cfg, ce_rec)
+    if cfg.params.consolidated_bill:
+        from tracker_utils.collect.accounts import member_lines
+        bill, info["accounts"] = member_lines(bill, cfg.params.account)
     if cfg.params.bill_services == "first_party":
         bill = bill[bill["service"] == BEDROCK_FIRST_PARTY]
     in_region = bill["region"] == cfg.region

@@ -125,6 +125,8 @@ def cmd_rollup(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    if getattr(args, "org", False):
+        return _demo_org(args)
     from tracker_utils import demo
     from tracker_utils.run import runner
     from tracker_utils.config import check_chains, load_params, resolve_path
@@ -138,6 +140,21 @@ def cmd_demo(args) -> int:
           f"{', '.join(spec.regions)})")
     demo.build_demo(root, spec)
     outcomes = runner.run(args.params, {**_overrides(args), "source": "demo"}, force=True, jobs=args.jobs, yes=args.yes)
+    return _exit_code(outcomes)
+
+
+def _demo_org(args) -> int:
+    """``demo --org``: build the demo organization (demo_org/ unless --data-root) and run it (outputs/org/)."""
+    from tracker_utils.config import check_chains, load_params, resolve_path
+    from tracker_utils.demo.org import build_org_demo, org_overrides
+    from tracker_utils.run import runner
+    ov = {"data_root": "demo_org", "output_dir": "outputs/org", **_overrides(args), **org_overrides(), "source": "demo"}
+    p = load_params(args.params or None, ov)
+    check_chains(p, args.yes)
+    root = resolve_path(p.data_root)
+    print(f"building the demo organization in {root} ({len(p.accounts)} logged accounts, one more on the bill only)")
+    build_org_demo(root, start=p.start, days=len(p.dates), per_day=args.per_day or 3000)
+    outcomes = runner.run(args.params, ov, force=True, jobs=args.jobs, yes=args.yes)
     return _exit_code(outcomes)
 
 
@@ -375,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     sp = sub.add_parser("demo", help="build the demo account and run its whole range")
     _add_run_args(sp)
     sp.add_argument("--per-day", type=int, default=0, help="demo invocations a day (us-east-1)")
+    sp.add_argument("--org", action="store_true",
+                    help="the demo organization: 3 member accounts (a central bucket and an own one) and one "
+                         "account on the bill with no logging, one consolidated bill")
     sp.set_defaults(func=cmd_demo)
     sp = sub.add_parser("build-demo", help="only write the demo account's files")
     sp.add_argument("root")

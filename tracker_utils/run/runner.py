@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from filelock import FileLock, Timeout
 
 from tracker_utils import handoff
-from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, check_chains, load_params, resolve_path,
-                                  run_dir, write_snapshot)
+from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, central_buckets, check_chains, load_params,
+                                  member_params, resolve_path, run_dir, write_snapshot)
 from tracker_utils.io import read_json, write_json
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, ChainKernel,
                                         check_notebooks, log_cells, ensure_kernel, execute, export_html,
@@ -41,6 +41,7 @@ class Outcome:
     error: str = ""
     kernel_seconds: float = 0.0
     notebook_seconds: dict = field(default_factory=dict)
+    account: str = ""            # the member account of an organization's run ("" for a run of one account)
 
 
 def run_one(params: str | Params, overrides: dict, date: str, region: str, force: bool = False) -> Outcome:
@@ -177,6 +178,30 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
         overrides["jobs"] = jobs
     p = load_params(params_file or None, overrides)     # raises ParamError before any work
     check_chains(p, yes)
+    if not p.accounts:
+        return _run_account(p, force, log)
+    # an organization: each member account's chains, periods and index under <output_dir>/<id>/, then its views
+    from tracker_utils.report.organization import write_organization
+    members = member_params(p)
+    log(f"bedrock-tracker: organization of {len(members)} account(s): {', '.join(m.account for m in members)}")
+    for bucket, ids in central_buckets(p).items():
+        log(f"central bucket {bucket}: accounts {', '.join(ids)} (one listing per account and region)")
+    outcomes, alerts = [], []
+    for m in members:
+        res = _run_account(m, force, lambda s, a=m.account: log(f"{a} {s}"))
+        for o in res:
+            o.account = m.account
+        outcomes += res
+        alerts += [{**a, "account": m.account} for a in res.alerts]
+    org = write_organization(p, members, [o.__dict__ for o in outcomes])
+    for line in org["statements"]:
+        log(line)
+    log(str(org["index"]))
+    return RunResult(outcomes, alerts)
+
+
+def _run_account(p: Params, force: bool, log) -> "RunResult":
+    """The chains of one account (every date and region), its periods' roll-ups, its index and budgets."""
     jobs = p.jobs
     pairs = [(d, r) for d in p.dates for r in p.regions]
     log(f"bedrock-tracker: {len(pairs)} report(s): {p.start}..{p.end} x {', '.join(p.regions)} (source {p.source}, jobs {jobs})")
@@ -265,10 +290,26 @@ def rollup(params_file: str = "", overrides: dict | None = None, period: str = "
     """``bedrock-tracker rollup``: the roll-up and chargeback of one period from the catalog, whichever runs made
     its reports. ``period`` is a month (``2026-11``: month to date); otherwise the params' start and end (a whole
     calendar month is named after it, any other span ``<start>_<end>``). Rewrites the index."""
-    from tracker_utils.report import catalog
-    from tracker_utils.report.index import write_index
     log = log or logger.info
     p = load_params(params_file or None, dict(overrides or {}))
+    if not p.accounts:
+        return _rollup_account(p, period, log)
+    # an organization: each member's roll-up, then the organization's views over the same days
+    import dataclasses
+    from tracker_utils.report.organization import write_organization
+    res = {m.account: _rollup_account(m, period, lambda s, a=m.account: log(f"{a} {s}")) for m in member_params(p)}
+    days = {"start": min(r["start"] for r in res.values()), "end": max(r["end"] for r in res.values())}
+    org = dataclasses.replace(p, **days)
+    write_organization(org, member_params(org))
+    status = "failed" if any(r["status"] == "failed" for r in res.values()) else "complete"
+    return {"status": status, "accounts": res, "error": "; ".join(f"{a}: {r['error']}" for a, r in res.items()
+                                                                   if r.get("error"))}
+
+
+def _rollup_account(p: Params, period: str, log) -> dict:
+    """One account's roll-up of the period (see :func:`rollup`)."""
+    from tracker_utils.report import catalog
+    from tracker_utils.report.index import write_index
     out = resolve_path(p.output_dir)
     if period:
         if not re.fullmatch(r"\d{4}-\d{2}", period):
@@ -281,7 +322,7 @@ def rollup(params_file: str = "", overrides: dict | None = None, period: str = "
         write_index(p, [], {per.label: res})
     log(f"roll-up {per.label} ({per.start}..{per.end}, {', '.join(per.regions)}): {res['status']}"
         + (" (unchanged inputs: kept)" if res.get("cached") else "") + f": {per.folder(out) / 'rollup.html'}")
-    return res
+    return {**res, "start": per.start, "end": per.end}
 
 
 def _rollup_inputs(p: Params, period) -> dict:
