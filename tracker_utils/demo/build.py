@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+from tracker_utils.demo.batch import batch_jobs, write_batch
 from tracker_utils.demo.bill import _bill_lines, _ce_pages, _cur_rows
 from tracker_utils.demo.logs import write_logs
 from tracker_utils.demo.metrics import _cw_pages
@@ -29,6 +30,7 @@ def build_demo(root: str | Path, spec: DemoSpec | None = None, book: PriceBook |
     root.mkdir(parents=True)
     invs = generate(spec, book)
     files = write_logs(root, spec, invs)
+    write_batch(root, spec, batch_jobs(spec))
     for region in spec.regions:
         for day in spec.dates:
             p = root / "cloudwatch" / region / f"{day}.json"
