@@ -296,3 +296,18 @@ def test_listing_pages_and_a_missing_permission(aws_demo, monkeypatch):
         stub.add_client_error("list_model_invocation_jobs", "AccessDeniedException", "no", 403)
         with pytest.raises(AwsAccessError, match="bedrock:ListModelInvocationJobs"):
             batch.fetch_listing(ctx, day)
+
+
+def test_report_lines_are_escaped_and_state_the_method(demo_day):
+    import copy
+    from tracker_utils.report.costlines import cost_lines, period_cost_lines
+    got, want = demo_day
+    s = copy.deepcopy(got)
+    s["batch"]["jobs"][0]["job_name"] = "<script>alert(1)</script>"
+    page = cost_lines(s)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "nightly-eval-20261104" in page and "missing" in page
+    assert "token" in page and s["provisioned"]["models"][0]["model"] in page
+    assert "$2.40" in page                       # the day's model-unit hours (24 x $0.10, the demo's rate)
+    assert cost_lines({"batch": {"jobs": []}, "provisioned": {"models": []}}) == ""
+    assert "$2.40" in period_cost_lines([got]) and period_cost_lines([{"date": "d", "region": "r"}]) == ""
