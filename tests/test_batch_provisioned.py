@@ -310,4 +310,23 @@ def test_report_lines_are_escaped_and_state_the_method(demo_day):
     assert "token" in page and s["provisioned"]["models"][0]["model"] in page
     assert "$2.40" in page                       # the day's model-unit hours (24 x $0.10, the demo's rate)
     assert cost_lines({"batch": {"jobs": []}, "provisioned": {"models": []}}) == ""
+    odd = cost_lines({"provisioned": {"models": [], "unknown_model_ids": ["arn:aws:bedrock:x:1:provisioned-model/<b>"]}})
+    assert "inference_profiles.yaml" in odd and "&lt;b&gt;" in odd
     assert "$2.40" in period_cost_lines([got]) and period_cost_lines([{"date": "d", "region": "r"}]) == ""
+
+
+def test_provisioned_tokens_cost_nothing_per_token_and_are_not_unpriced():
+    """The demo's ARN resolves to Nova Lite (inference_profiles.yaml); an ARN of unknown origin keeps its own id.
+    Neither is priced per token, neither is listed as unpriced."""
+    from tracker_utils.price.book import PriceBook
+    from tracker_utils.price.pricer import Pricer
+    known = f"arn:aws:bedrock:us-east-1:{ACCOUNT}:provisioned-model/pm7x2k9q4w1e"
+    odd = f"arn:aws:bedrock:us-east-1:{ACCOUNT}:provisioned-model/zzzz"
+    pricer = Pricer(PriceBook.load(), "us-east-1", "2026-11-04")
+    df = pd.DataFrame({"model_id": [known, odd, "amazon.nova-lite-v1:0"], "input_tokens": 1000, "output_tokens": 1000,
+                       "cache_read_tokens": 0, "cache_write_tokens": 0})
+    out = pricer.price_frame(df)
+    assert out["base_model"].tolist() == ["amazon.nova-lite-v1:0", odd, "amazon.nova-lite-v1:0"]
+    assert out["tier"].tolist() == ["provisioned", "provisioned", "standard"]
+    assert out["cost_usd"].tolist() == [0, 0, Decimal("0.00006") + Decimal("0.00024")]
+    assert out["priced"].all() and pricer.unpriced == {} and pricer.provisioned == {known, odd}

@@ -14,7 +14,8 @@ from tracker_utils.report.html import Money, esc, table
 
 
 def _has(summary: dict) -> bool:
-    return bool((summary.get("batch") or {}).get("jobs")) or bool((summary.get("provisioned") or {}).get("models"))
+    p = summary.get("provisioned") or {}
+    return bool((summary.get("batch") or {}).get("jobs")) or bool(p.get("models")) or bool(p.get("unknown_model_ids"))
 
 
 def cost_lines(summary: dict) -> str:
@@ -49,6 +50,11 @@ def cost_lines(summary: dict) -> str:
             "Billed (model-unit hours)": [Money(Decimal(m["billed_usd"])) for m in p["models"]]})
         out.append(table(df, {"Invocations", "Tokens", "Billed (model-unit hours)"})
                    + f"<p class='sub'>{esc(p.get('method', ''))}</p>")
+    if p.get("unknown_model_ids"):
+        out.append(f"<p class='sub'><b>Provisioned models of unknown origin</b>: "
+                   f"{esc(', '.join(p['unknown_model_ids']))}. Their tokens cost nothing per token and no model-unit "
+                   "hours can be split over them: add the model behind each ARN (GetProvisionedModelThroughput's "
+                   "modelArn) as <code>source</code> in params/inference_profiles.yaml.</p>")
     return "<h3>Batch jobs and provisioned throughput</h3>" + "".join(out)
 
 
