@@ -330,3 +330,16 @@ def test_provisioned_tokens_cost_nothing_per_token_and_are_not_unpriced():
     assert out["tier"].tolist() == ["provisioned", "provisioned", "standard"]
     assert out["cost_usd"].tolist() == [0, 0, Decimal("0.00006") + Decimal("0.00024")]
     assert out["priced"].all() and pricer.unpriced == {} and pricer.provisioned == {known, odd}
+
+
+def test_chargeback_carries_the_batch_and_provisioned_shares(demo_day):
+    """The period chargeback sums each application's batch and provisioned parts over its days."""
+    from types import SimpleNamespace as NS
+    from tracker_utils.report.chargeback import SHARE_COLUMNS, chargeback_frame
+    got, want = demo_day
+    assert {"batch_share_usd", "provisioned_share_usd"} <= set(SHARE_COLUMNS)
+    twice = [got, {**got, "date": "2026-11-05"}]
+    rows = {r["app"]: r for r in chargeback_frame(NS(summaries=twice)).to_dict("records")}
+    for app, v in want["provisioned"]["app_shares"].items():
+        one = next(Decimal(a["provisioned_share_usd"]) for a in got["apps"] if a["app"] == app)
+        assert rows[app]["provisioned_share_usd"] == 2 * one and abs(one - Decimal(v)) <= Decimal("0.000001")
