@@ -108,6 +108,11 @@ def _merge_by_usage_type(lines: list[tuple]) -> list[tuple[str, str, Decimal, De
     return [(s, u, q, c, t) for (s, u), (q, c, t) in merged.items()]
 
 
+def per_unit(unit: str) -> int:
+    """Quantity a demo price is quoted for: model-unit hours by the hour, tokens by the thousand."""
+    return 1 if unit == "model_unit_hours" else 1000
+
+
 def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> list[tuple[str, str, Decimal, Decimal, dict]]:
     """(service, usage type, quantity, cost, truth) per line: CloudWatch's tokens at AWS's prices, plus injections."""
     acc = _metered_tokens(invs, day)
@@ -118,7 +123,7 @@ def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> l
         truth = {"region": region, "model": model, "scope": scope, "tier": tier, "unit": unit, "tokens": tokens,
                  "by_principal": dict(by_principal)}
         price = _aws_price(book, day, region, model, scope, tier, unit, truth)
-        cost = Decimal(tokens) * price / (1 if unit == "model_unit_hours" else 1000)
+        cost = Decimal(tokens) * price / per_unit(unit)
         truth["price"] = price
         service, usage, qty = _usage_type(region, model, scope, tier, unit, tokens)
         lines.append((service, usage, qty, cost, truth))
@@ -141,7 +146,7 @@ def _cur_rows(spec: DemoSpec, bills: dict) -> list[dict]:
         for service, usage, _, _, truths in lines:
             mp = service != "Amazon Bedrock"
             for t in truths:
-                per_unit = 1_000_000 if mp else 1 if t["unit"] == "model_unit_hours" else 1000
+                quoted = 1_000_000 if mp else per_unit(t["unit"])
                 for principal, tokens in sorted(t["by_principal"].items()):
                     rows.append({
                         "line_item_usage_start_date": start, "line_item_usage_end_date": start[:11] + "23:59:59Z",
@@ -149,9 +154,8 @@ def _cur_rows(spec: DemoSpec, bills: dict) -> list[dict]:
                         "product_servicecode": "prod-demo7h2k3haiku" if mp else "AmazonBedrock",
                         "line_item_usage_type": usage,
                         "line_item_operation": "InvokeModelStreamingInference" if t["unit"] == "output" else "InvokeModelInference",
-                        "line_item_usage_amount": float(Decimal(tokens) / per_unit),
-                        "line_item_unblended_cost": float(Decimal(tokens) * t["price"]
-                                                          / (1 if t["unit"] == "model_unit_hours" else 1000)),
+                        "line_item_usage_amount": float(Decimal(tokens) / quoted),
+                        "line_item_unblended_cost": float(Decimal(tokens) * t["price"] / per_unit(t["unit"])),
                         "line_item_line_item_type": "Usage", "product_region_code": t["region"],
                         "bill_billing_entity": "AWS Marketplace" if mp else "AWS",
                         "product_product_name": service if mp else "Amazon Bedrock",
