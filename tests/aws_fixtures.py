@@ -19,6 +19,9 @@ in a thread of the test process). Each addition follows the AWS API's documented
   ``PartialData`` on a series that continues on the next page.
 - Athena ``GetQueryResults``: moto returns every row at once; here at most ``MaxResults`` (<= 1,000) rows per page
   with ``NextToken``, like Athena (the header row is the first row of the first page, as Athena sends it).
+- Bedrock ``ListModelInvocationJobs`` (not implemented in moto): the job summaries loaded with ``put_batch_jobs``
+  for the account and region, filtered by ``submitTimeAfter`` / ``submitTimeBefore`` (submitTime strictly after /
+  before), sorted by submit time, paged by ``maxResults`` with ``nextToken``. The jobs' manifests are S3 objects.
 
 Moto's Cost Explorer queue hands the next queued result to each new request *body*, and keeps it for identical
 bodies. The loader therefore primes the queue in order by calling the kit's own ``fetch_cost_explorer`` once per
@@ -53,6 +56,7 @@ _CW_PAGES: dict[str, list] = {}
 # day -> the Bedrock services of a payer's bill queued grouped by [LINKED_ACCOUNT, USAGE_TYPE] (no SERVICE group to
 # read them from): GetDimensionValues answers them for that day (see tests/test_org_aws.py)
 LINKED_SERVICES: dict[str, list] = {}
+_BATCH_JOBS: dict[tuple[str, str], dict[str, dict]] = {}      # (account, region) -> jobArn -> summary
 _PATCHED = False
 
 
@@ -196,12 +200,37 @@ def _athena_get_query_results(self) -> str:
     return json.dumps(out)
 
 
+def _bedrock_list_model_invocation_jobs(self) -> str:
+    q = {k: v[0] for k, v in self.querystring.items()}
+    jobs = sorted(_BATCH_JOBS.get((self.current_account, self.region), {}).values(),
+                  key=lambda j: (_aware(j["submitTime"]), j["jobArn"]))
+    if q.get("submitTimeAfter"):
+        jobs = [j for j in jobs if _aware(j["submitTime"]) > _aware(q["submitTimeAfter"])]
+    if q.get("submitTimeBefore"):
+        jobs = [j for j in jobs if _aware(j["submitTime"]) < _aware(q["submitTimeBefore"])]
+    size = int(q.get("maxResults") or 1000)
+    off = int(q.get("nextToken") or 0)
+    out = {"invocationJobSummaries": jobs[off:off + size]}
+    if off + size < len(jobs):
+        out["nextToken"] = str(off + size)
+    return json.dumps(out)
+
+
+def put_batch_jobs(region: str, summaries: list[dict], account: str = MOTO_ACCOUNT) -> int:
+    """Job summaries (the demo's recorded ListModelInvocationJobs entries) that ListModelInvocationJobs answers."""
+    store = _BATCH_JOBS.setdefault((account, region), {})
+    for j in summaries:
+        store[j["jobArn"]] = j
+    return len(store)
+
+
 def patch_moto() -> None:
     """Install the additions above (idempotent)."""
     global _PATCHED
     if _PATCHED:
         return
     from moto.athena.responses import AthenaResponse
+    from moto.bedrock.responses import BedrockResponse
     from moto.ce.responses import CostExplorerResponse
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.servicequotas.responses import ServiceQuotasResponse
@@ -209,6 +238,9 @@ def patch_moto() -> None:
     CostExplorerResponse.get_dimension_values = _ce_get_dimension_values
     CloudWatchResponse.get_metric_data = _cw_get_metric_data
     AthenaResponse.get_query_results = _athena_get_query_results
+    BedrockResponse.list_model_invocation_jobs = _bedrock_list_model_invocation_jobs
+    from moto.bedrock import urls as bedrock_urls      # the route, before the server builds its URL map
+    bedrock_urls.url_paths.setdefault("{0}/model-invocation-jobs$", BedrockResponse.dispatch)
     _PATCHED = True
 
 
@@ -385,6 +417,13 @@ def aws_demo(aws_env, small_demo, tmp_path_factory):
     root, spec, truth = small_demo
     moto = aws_env
     counts = {"objects": upload_tree(moto, root / "s3" / spec.bucket, spec.bucket)}
+    # batch jobs: their manifests in their output bucket, their summaries behind ListModelInvocationJobs
+    for bucket in (p for p in (root / "s3").iterdir() if p.is_dir() and p.name != spec.bucket):
+        counts["objects"] += upload_tree(moto, bucket, bucket.name)
+    counts["batch_jobs"] = 0
+    for rec in sorted((root / "batch").glob("*/*.json")):
+        for page in json.loads(rec.read_text())["pages"]:
+            counts["batch_jobs"] = put_batch_jobs(rec.parent.name, page["invocationJobSummaries"])
     counts["metric_points"] = 0
     for region in spec.regions:
         for date in spec.dates:

@@ -10,6 +10,8 @@ Conditions (all optional, all must hold):
 - ``application_profile``: glob on the application-inference-profile ARN used as ``modelId``
 - ``application_profile_tags``: mapping that must be a subset of that profile's tags (``params/inference_profiles.yaml``)
 - ``model``: glob on the model id as called
+- ``batch_job``: glob on a batch inference job's name (only batch jobs have one; a job's principal is its service
+  role, ``roleArn``, so the role conditions apply to that role)
 
 Usage no rule matches is *unattributed*, never dropped: it falls back to its principal. Each IAM role (all its
 sessions merged) and each IAM user is a row of its own, named ``role:<name>`` or ``user:<name>``, with ``matched``
@@ -25,7 +27,8 @@ from pathlib import Path
 import yaml
 
 UNATTRIBUTED = "unattributed"
-CONDITIONS = {"role", "user", "principal_arn", "request_metadata", "application_profile", "application_profile_tags", "model"}
+CONDITIONS = {"role", "user", "principal_arn", "request_metadata", "application_profile", "application_profile_tags", "model",
+              "batch_job"}
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,10 @@ class Attribution:
             profiles = (yaml.safe_load(pf.read_text()) or {}).get("profiles", {}) or {}
         return cls(rules, profiles)
 
-    def _holds(self, cond: str, want, arn: str, meta: dict, model_id: str) -> bool:
+    def _holds(self, cond: str, want, arn: str, meta: dict, model_id: str, batch_job: str = "") -> bool:
         _, kind, name = principal_parts(arn)
+        if cond == "batch_job":
+            return bool(batch_job) and any(fnmatch.fnmatchcase(batch_job, g) for g in _globs(want))
         if cond == "role":
             return kind == "role" and any(fnmatch.fnmatchcase(name, g) for g in _globs(want))
         if cond == "user":
@@ -118,15 +123,16 @@ class Attribution:
             return any(fnmatch.fnmatchcase(model_id, g) for g in _globs(want))
         return False
 
-    def attribute(self, principal_arn: str, request_metadata: str | dict, model_id: str) -> App:
-        key = (principal_arn, request_metadata if isinstance(request_metadata, str) else json.dumps(request_metadata, sort_keys=True), model_id)
+    def attribute(self, principal_arn: str, request_metadata: str | dict, model_id: str, batch_job: str = "") -> App:
+        key = (principal_arn, request_metadata if isinstance(request_metadata, str) else json.dumps(request_metadata, sort_keys=True), model_id,
+               batch_job)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
         meta = request_metadata if isinstance(request_metadata, dict) else (json.loads(request_metadata) if request_metadata else {})
         app = fallback(principal_arn)
         for r in self.rules:
-            if all(self._holds(c, w, principal_arn, meta, model_id) for c, w in (r.get("match") or {}).items()):
+            if all(self._holds(c, w, principal_arn, meta, model_id, batch_job) for c, w in (r.get("match") or {}).items()):
                 app = App(str(r["app"]), str(r.get("team", "")), str(r.get("cost_centre", "")))
                 break
         self._cache[key] = app

@@ -4,7 +4,7 @@ A gap is one term of one of the two identities that hold for every model, date a
 
 - usage:  CloudWatch - logs = late_delivery + logging_outage + missing_delivery + failed_calls + unexplained
 - money:  billed - logs cost = (the cost of the usage gaps) + price_mismatch + unlogged_endpoint + unpriced_model
-                               + scope + rounding + credit + refund + discount + unexplained
+                               + scope + rounding + credit + refund + discount + batch + provisioned + unexplained
 
 ``billed`` is the net bill; ``credit``, ``refund`` and ``discount`` (negative) are what makes it differ from the
 gross (list-price) bill, so the gross is ``billed - credit - refund - discount``.
@@ -68,6 +68,14 @@ KINDS: tuple[GapKind, ...] = (
             False, False, False,
             "{cost} billed for {name} with no invocation logs or runtime metrics{detail}",
             "{cost} billed for usage that is never logged (batch jobs, bedrock-mantle)"),
+    # batch jobs and provisioned throughput: cost lines of their own (not discrepancies), from the jobs' manifests and
+    # the bill's model-unit hours; attributed to applications by the jobs and by token share on the provisioned model
+    GapKind("batch", "batch inference jobs (from their manifests)", "batch jobs", "#2f7fb0", False, False, False,
+            "{cost} billed for batch jobs of {name}, explained by the jobs' manifests{detail}",
+            "{cost} billed for batch inference jobs, explained by their manifests"),
+    GapKind("provisioned", "provisioned throughput (model-unit hours)", "provisioned", "#7a6fb0", False, False, False,
+            "{cost} billed for provisioned throughput of {name} (model-unit hours, not per token){detail}",
+            "{cost} billed for provisioned throughput (model-unit hours, split by token share on the model)"),
     GapKind("scope", "bill lines the bill query missed", "bill scope", "#60a060", False, False, False,
             "{neg_cost} of {name} usage is missing from the bill{detail}",
             "{abs_cost} of usage is missing from the bill query (Marketplace lines)"),
@@ -106,6 +114,7 @@ TEXT = {k.name: k.label for k in KINDS}
 SHORT = {k.name: k.short for k in KINDS}
 COLOURS = {k.name: k.colour for k in KINDS}
 ADJUSTMENT_KINDS = ("credit", "refund", "discount")      # net vs gross: terms of the bill, not differences
+COST_LINE_KINDS = ("batch", "provisioned")               # cost lines of their own: terms of the bill, not differences
 
 
 def kind(name: str) -> GapKind:

@@ -22,6 +22,7 @@ class COLLECT:
     CLOUDWATCH = "collect_cloudwatch.parquet"     # hourly AWS/Bedrock metric sums per model id
     BILL = "collect_bill.parquet"                 # bill lines (Cost Explorer or CUR)
     FILES = "collect_files.json"                  # log objects seen, for late-delivery detection
+    BATCH = "collect_batch.parquet"               # batch inference jobs of the day and their manifests' counts
     SUMMARY = "collect.json"                      # counts, sources, data quality
     OPERATIONS = "collect_operations.parquet"     # per hour and model id: latency p50/p90/p99, throttles, errors
     OPERATIONS_MODELS = "collect_operations_models.parquet"  # per model id: the day's peak minute vs its TPM/RPM quota
@@ -34,6 +35,7 @@ class PRICE:
     LOGS_LATE = "price_logs_late.parquet"
     CLOUDWATCH = "price_cloudwatch.parquet"       # CloudWatch usage priced at the book
     BILL = "price_bill.parquet"                   # bill lines matched to the book
+    BATCH = "price_batch.parquet"                 # batch jobs priced at the batch rate, with their application
     SUMMARY = "price.json"
 
 

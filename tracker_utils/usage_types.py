@@ -40,6 +40,9 @@ Verification status ([V] verified, [P] partly, [U] unverified):
   ``{Name}-Customization-Training`` is kept unrecognized (``unit='other'``, ``tier='training'``)
 * reserved-capacity usage types (``...-reserved-1-month-...-per-minute...``) are not per-token and
   are reported unrecognized
+* provisioned throughput: ``{R}-{BillingName}-ProvisionedThroughput[-{commitment}][-ModelUnits...]`` (also
+  ``-Provisioned-Throughput``, ``-ProvisionedModelUnits``), quantity = model-unit hours -> ``unit='model_unit_hours'``,
+  ``tier='provisioned'``, ``tokens_per_unit=1``  [U: no real line seen; the name part is the billing name]
 """
 from __future__ import annotations
 
@@ -105,8 +108,8 @@ class UsageType:
     region: str | None = None
     region_code: str | None = None  # billing prefix, e.g. 'USE1'
     billing_name: str | None = None
-    unit: str = "other"             # input|output|cache_read|cache_write_5m|cache_write_1h|other
-    tier: str = "standard"          # standard|batch|flex|priority|latency_optimized|custom_model|training
+    unit: str = "other"             # input|output|cache_read|cache_write_5m|cache_write_1h|model_unit_hours|other
+    tier: str = "standard"          # standard|batch|flex|priority|latency_optimized|custom_model|training|provisioned
     scope: str = "regional"         # 'global' or 'regional' (in-region or geo: indistinguishable)
     endpoint: str = "runtime"       # 'runtime' or 'mantle'
     long_context: bool = False
@@ -139,6 +142,8 @@ _FP_RE = re.compile(
     rf"(?P<mods>(?:-(?:{_alt(_FP_MODS)}))*)$")
 _MODS_SPLIT = re.compile(rf"-({_alt(_FP_MODS)})")
 _TRAINING_RE = re.compile(r"^(?P<name>.+?)-(?:Model-)?Customization(?:-(?P<what>.+))?$")
+_PROVISIONED_RE = re.compile(r"^(?P<name>.+?)-(?:Provisioned-?Throughput|ProvisionedModelUnits?)(?:-[A-Za-z0-9.]+)*$",
+                             re.IGNORECASE)
 
 # --- marketplace -------------------------------------------------------------------------------
 _MP_RE = re.compile(r"^(?P<r1>[A-Z]{2,4}\d?)-MP:(?P<r2>[A-Z]{2,4}\d?)_(?P<comp>.+)-Units$")
@@ -182,6 +187,10 @@ def _parse_first_party(ut: str, prefix: str, rest: str) -> UsageType:
     base = dict(usage_type=ut, shape="first_party", region=REGION_CODES[prefix], region_code=prefix)
     m = _FP_RE.match(rest)
     if not m:
+        pt = _PROVISIONED_RE.match(rest)
+        if pt:  # model-unit hours of provisioned throughput: a cost line of its own, not per token
+            return UsageType(**base, billing_name=pt["name"], unit="model_unit_hours", tier="provisioned",
+                             tokens_per_unit=1, recognized=True)
         t = _TRAINING_RE.match(rest)
         if t:  # e.g. USE1-NovaLite-Customization-Training: not per-token inference
             return UsageType(**base, billing_name=t["name"], tier="training",

@@ -302,6 +302,30 @@ def _collect_bill(cfg: RunConfig, ce_rec: dict | None) -> dict:
     return info
 
 
+def _collect_batch(cfg: RunConfig, src: _Sources) -> dict:
+    """``collect_batch.parquet``: the batch inference jobs that ended on the day and their manifests' counts
+    (:mod:`tracker_utils.collect.batch`). Without access to ListModelInvocationJobs the reason is recorded and the
+    bill's batch lines stay unexplained by any manifest (``unlogged_endpoint``)."""
+    from tracker_utils.collect import batch
+    err = None
+    if cfg.params.source in ("demo", "local"):
+        rec, read = batch.local_recording(cfg.data_root, cfg.region, cfg.date), batch.local_reader(cfg.data_root)
+    else:
+        from tracker_utils.collect.aws import AwsAccessError
+        read = batch.aws_reader(src.ctx)
+        try:
+            rec = batch.fetch_listing(src.ctx, cfg.day)
+            write_json(cfg.data_dir / "raw" / "batch" / cfg.region / f"{cfg.date}.json", rec)
+        except AwsAccessError as e:
+            rec = None
+            err = str(e)[:300]
+    df, info = batch.collect(rec, cfg.day, read)
+    if err:
+        info["error"] = err
+    write_parquet(df, cfg.data(COLLECT.BATCH))
+    return info
+
+
 def run(cfg: RunConfig) -> dict:
     """Collect one date and region. Returns the collect summary (also written to ``data/collect.json``)."""
     t0 = time.perf_counter()
@@ -322,6 +346,7 @@ def run(cfg: RunConfig) -> dict:
         if fetched:              # only when something was fetched or failed: otherwise identical to a local run
             quality["application_profiles"] = fetched
     quality["files_skipped"] = src.skipped
+    quality["batch"] = _collect_batch(cfg, src)
     finding = _location_finding(cfg, src, res, cw)
     if finding:                  # only then: otherwise identical to a local run
         quality["logs_location"] = finding

@@ -12,6 +12,10 @@
   and USAGE_TYPE), in both billing shapes (first-party ``Amazon Bedrock`` and Marketplace ``(Amazon Bedrock Edition)``).
 - ``cur/bedrock-export/data/BILLING_PERIOD=YYYY-MM/part-00000.parquet``: the same bill as a CUR 2.0 data export, one row
   per day, usage type and ``line_item_iam_principal``, plus a tax row and another service's row (both excluded).
+- ``batch/<region>/<date>.json``: the ``ListModelInvocationJobs`` response for the day, and each finished job's
+  ``manifest.json.out`` under ``s3/demo-batch-output/batch-jobs/<job id>/`` (one job's manifest is missing on
+  purpose); a provisioned Nova Lite (``provisioned-model/...`` ARN) in the logs and its model-unit hours on the bill
+  (:mod:`tracker_utils.demo.batch`).
 - ``ground_truth.json``: what a correct pipeline must report for every date and region, in the ``summary.json``
   shape. It is computed here from the generator's own list of invocations (what really happened), not by the
   pipeline's code, so comparing the two is a real test.

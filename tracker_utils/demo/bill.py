@@ -14,7 +14,10 @@ from tracker_utils.demo.spec import (
     BILLING_NAMES, FP_UNIT, MARKETPLACE, MP_UNIT, REGION_CODE, TOKEN_KEYS, UNIT_OF, UNKNOWN_MODEL, UNKNOWN_MODEL_PRICES,
     DemoSpec, Inv,
 )
+from tracker_utils.demo.batch import BATCH_ROLE, PROVISIONED, batch_jobs, jobs_of
 from tracker_utils.price.book import PriceBook
+
+PROVISIONED_MARK = ":provisioned-model/"
 
 
 def _money(d: Decimal) -> str:
@@ -25,7 +28,7 @@ def _metered_tokens(invs: list[Inv], day: str) -> dict[tuple, dict[str, int]]:
     """Tokens of the day's successful calls per bill line (region, model, scope, tier, unit) and IAM principal."""
     acc: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))   # line -> IAM principal -> tokens
     for inv in invs:
-        if inv.day != day or inv.error:
+        if inv.day != day or inv.error or PROVISIONED_MARK in inv.model_id:   # provisioned: billed by the hour
             continue
         for k in TOKEN_KEYS:
             t = getattr(inv, k)
@@ -39,9 +42,14 @@ def _add_unlogged_usage(spec: DemoSpec, day: str, acc: dict[tuple, dict[str, int
     dates = spec.dates
     batch_role = f"arn:aws:iam::{spec.account}:role/NightlyBatch-BedrockRole"
     if "us-east-1" in spec.regions:
-        if day == dates[min(2, len(dates) - 1)]:     # a batch job: billed, never logged, no runtime metrics
-            acc[("us-east-1", "amazon.nova-lite-v1:0", "in_region", "batch", "input")][batch_role] += 2_400_000
-            acc[("us-east-1", "amazon.nova-lite-v1:0", "in_region", "batch", "output")][batch_role] += 610_000
+        # batch jobs (never logged, no runtime metrics): their tokens, billed on the day each job ends
+        job_role = f"arn:aws:iam::{spec.account}:role/{BATCH_ROLE}"
+        for j in jobs_of(batch_jobs(spec), "us-east-1", day):
+            acc[("us-east-1", j.base_model, j.scope, "batch", "input")][job_role] += j.input_tokens
+            acc[("us-east-1", j.base_model, j.scope, "batch", "output")][job_role] += j.output_tokens
+        # provisioned throughput: model-unit hours, all day
+        acc[("us-east-1", PROVISIONED["model"], "in_region", "provisioned", "model_unit_hours")][""] += \
+            24 * PROVISIONED["model_units"]
         if day == dates[0]:                           # bedrock-mantle (OpenAI-compatible) calls: not logged
             acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "input")][batch_role] += 185_000
             acc[("us-east-1", "openai.gpt-oss-120b-1:0", "in_region", "mantle", "output")][batch_role] += 64_000
@@ -50,7 +58,9 @@ def _add_unlogged_usage(spec: DemoSpec, day: str, acc: dict[tuple, dict[str, int
 def _aws_price(book: PriceBook, day: str, region: str, model: str, scope: str, tier: str, unit: str,
                truth: dict) -> Decimal:
     """What AWS charges per 1,000 tokens: the book's price, except the unknown model and the stale Nova Lite price."""
-    if model == UNKNOWN_MODEL:
+    if tier == "provisioned":
+        price = PROVISIONED["usd_per_model_unit_hour"]
+    elif model == UNKNOWN_MODEL:
         price = UNKNOWN_MODEL_PRICES[unit]
     else:
         price = book.unit_price(model, region, scope, "standard" if tier == "mantle" else tier, unit, day)
@@ -73,6 +83,8 @@ def _usage_type(region: str, model: str, scope: str, tier: str, unit: str, token
     else:
         service = "Amazon Bedrock"
         name = BILLING_NAMES[model]
+        if tier == "provisioned":
+            return service, PROVISIONED["usage_type"].replace("USE1", rc, 1), Decimal(tokens)
         if tier == "mantle":
             usage = f"{rc}-{name}-mantle-{FP_UNIT[unit]}-standard"
         else:
@@ -96,6 +108,11 @@ def _merge_by_usage_type(lines: list[tuple]) -> list[tuple[str, str, Decimal, De
     return [(s, u, q, c, t) for (s, u), (q, c, t) in merged.items()]
 
 
+def per_unit(unit: str) -> int:
+    """Quantity a demo price is quoted for: model-unit hours by the hour, tokens by the thousand."""
+    return 1 if unit == "model_unit_hours" else 1000
+
+
 def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> list[tuple[str, str, Decimal, Decimal, dict]]:
     """(service, usage type, quantity, cost, truth) per line: CloudWatch's tokens at AWS's prices, plus injections."""
     acc = _metered_tokens(invs, day)
@@ -106,7 +123,7 @@ def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> l
         truth = {"region": region, "model": model, "scope": scope, "tier": tier, "unit": unit, "tokens": tokens,
                  "by_principal": dict(by_principal)}
         price = _aws_price(book, day, region, model, scope, tier, unit, truth)
-        cost = Decimal(tokens) * price / 1000
+        cost = Decimal(tokens) * price / per_unit(unit)
         truth["price"] = price
         service, usage, qty = _usage_type(region, model, scope, tier, unit, tokens)
         lines.append((service, usage, qty, cost, truth))
@@ -129,7 +146,7 @@ def _cur_rows(spec: DemoSpec, bills: dict) -> list[dict]:
         for service, usage, _, _, truths in lines:
             mp = service != "Amazon Bedrock"
             for t in truths:
-                per_unit = 1_000_000 if mp else 1000
+                quoted = 1_000_000 if mp else per_unit(t["unit"])
                 for principal, tokens in sorted(t["by_principal"].items()):
                     rows.append({
                         "line_item_usage_start_date": start, "line_item_usage_end_date": start[:11] + "23:59:59Z",
@@ -137,8 +154,8 @@ def _cur_rows(spec: DemoSpec, bills: dict) -> list[dict]:
                         "product_servicecode": "prod-demo7h2k3haiku" if mp else "AmazonBedrock",
                         "line_item_usage_type": usage,
                         "line_item_operation": "InvokeModelStreamingInference" if t["unit"] == "output" else "InvokeModelInference",
-                        "line_item_usage_amount": float(Decimal(tokens) / per_unit),
-                        "line_item_unblended_cost": float(Decimal(tokens) * t["price"] / 1000),
+                        "line_item_usage_amount": float(Decimal(tokens) / quoted),
+                        "line_item_unblended_cost": float(Decimal(tokens) * t["price"] / per_unit(t["unit"])),
                         "line_item_line_item_type": "Usage", "product_region_code": t["region"],
                         "bill_billing_entity": "AWS Marketplace" if mp else "AWS",
                         "product_product_name": service if mp else "Amazon Bedrock",

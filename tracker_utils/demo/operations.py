@@ -19,6 +19,7 @@ import math
 from collections import defaultdict
 
 from tracker_utils.demo.spec import (LATENCY_P50_MS, QUOTA_MODEL_NAMES, QUOTA_RPM, QUOTA_TPM, TIGHT_QUOTA, Inv)
+from tracker_utils.demo.bill import PROVISIONED_MARK
 
 PERCENTILES = {"p50": 1, "p90": 2, "p99": 4}          # multiples of the model's p50
 SCOPE_WORDS = {"in_region": "On-demand", "geo": "Cross-region", "global": "Global cross-region"}
@@ -90,7 +91,10 @@ def operations_recording(region: str, day: str, invs: list[Inv], page_size: int 
 
 # --- quotas ------------------------------------------------------------------------------------------------------
 def _group(inv: Inv) -> tuple[str, str]:
-    """The quota an invocation counts against: its base model and scope (an application profile: its source's)."""
+    """The quota an invocation counts against: its base model and scope (an application profile: its source's). A
+    provisioned model's calls run on its bought capacity, against no on-demand quota: a group of their own."""
+    if PROVISIONED_MARK in inv.model_id:
+        return inv.model_id, "provisioned"
     return inv.base_model, inv.scope
 
 
@@ -122,7 +126,7 @@ def quota_values(region: str, days: list[str], invs: list[Inv]) -> dict[tuple[st
     """(base model, scope) -> (TPM, RPM) of the region: the defaults, and the tight TPM of ``TIGHT_QUOTA``."""
     out = {}
     for inv in invs:
-        if inv.region == region and inv.base_model in QUOTA_MODEL_NAMES:
+        if inv.region == region and inv.base_model in QUOTA_MODEL_NAMES and PROVISIONED_MARK not in inv.model_id:
             out[_group(inv)] = (QUOTA_TPM, QUOTA_RPM)
     for r, model_id in TIGHT_QUOTA:
         if r != region:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from tracker_utils.demo.bill import _bill_lines, _cur_rows, _money
+from tracker_utils.demo.bill import _bill_lines, _cur_rows, _money, per_unit
 from tracker_utils.demo.logs import write_logs
 from tracker_utils.demo.metrics import _cw_pages
 from tracker_utils.demo.spec import Q, DemoSpec
@@ -105,7 +105,7 @@ def _bill_by_region(lines: list) -> dict[str, Decimal]:
     out: dict[str, Decimal] = defaultdict(Decimal)
     for _, _, _, _, truths in lines:
         for t in truths:
-            out[t["region"]] += Decimal(t["tokens"]) * t["price"] / 1000
+            out[t["region"]] += Decimal(t["tokens"]) * t["price"] / per_unit(t["unit"])
     return out
 
 

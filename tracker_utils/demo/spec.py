@@ -17,6 +17,8 @@ UNKNOWN_MODEL = "anthropic.claude-opus-5-5-20261101-v1:0"
 UNKNOWN_MODEL_PRICES = {"input": Decimal("0.006"), "output": Decimal("0.03")}   # what "AWS" bills it at
 APP_PROFILE_ARN = "arn:aws:bedrock:us-east-1:{account}:application-inference-profile/a1b2c3d4e5f6"
 APP_PROFILE_SOURCE = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+# provisioned throughput for Nova Lite (params/inference_profiles.yaml names the model behind the ARN)
+PROVISIONED_ARN = "arn:aws:bedrock:us-east-1:{account}:provisioned-model/pm7x2k9q4w1e"
 Q = Decimal("0.000001")
 
 # The demo's view of AWS billing: first-party billing names and the Marketplace-billed model.
@@ -68,6 +70,7 @@ class DemoSpec:
 # (app, weight, principal kind, principal name, sessions, models[(model id, weight, operations)], tokens profile, metadata)
 def _apps(region: str, account: str):
     prof = APP_PROFILE_ARN.format(account=account)
+    prov = PROVISIONED_ARN.format(account=account)
     if region == "us-east-1":
         return [
             ("Chatbot", 30, "role", "ChatbotProd-BedrockRole", 40,
@@ -86,6 +89,10 @@ def _apps(region: str, account: str):
              [("amazon.nova-lite-v1:0", 1, ["Converse"])], "short", {"project": "triage"}),
             ("KnowledgeIngest", 4, "role", "SharedPlatform-BedrockRole", 10,
              [("amazon.nova-lite-v1:0", 1, ["InvokeModel"])], "short", {"project": "kb-ingest"}),
+            # two applications share the provisioned Nova Lite: its model-unit hours are split by their tokens
+            ("Moderation", 4, "role", "Moderation-BedrockRole", 6, [(prov, 1, ["Converse"])], "short", None),
+            ("Triage", 2, "role", "SharedPlatform-BedrockRole", 10, [(prov, 1, ["Converse"])], "short",
+             {"project": "triage"}),
             ("Analytics", 5, "user", "alice", 1,
              [("us.anthropic.claude-3-7-sonnet-20250219-v1:0", 1, ["Converse", "InvokeModelWithResponseStream"])], "doc", None),
             ("Analytics", 3, "user", "bob.data", 1, [("anthropic.claude-3-haiku-20240307-v1:0", 1, ["InvokeModel"])], "doc", None),

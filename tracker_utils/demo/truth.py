@@ -11,6 +11,7 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
+from tracker_utils.demo.batch import batch_jobs, cost_lines_truth, jobs_of
 from tracker_utils.demo.logs import _log_prefix
 from tracker_utils.demo.operations import operations_truth
 from tracker_utils.demo.spec import Q, TOKEN_KEYS, UNIT_OF, UNKNOWN_MODEL, DemoSpec, Inv
@@ -31,6 +32,8 @@ def _add(acc: dict, inv: Inv, book: PriceBook, count_errors: bool = True) -> Non
 
 def _cost(inv: Inv, book: PriceBook) -> Decimal:
     total = Decimal(0)
+    if ":provisioned-model/" in inv.model_id:       # billed by the model-unit hour, not per token
+        return total
     for k in TOKEN_KEYS:
         t = getattr(inv, k)
         if t:
@@ -104,13 +107,38 @@ def _models_from_calls(models: dict, mine: list[Inv], logs: list[Inv], late: lis
         _gap(_model(models, inv.base_model), "day_edge", book, inv)
 
 
-def _bill_line_gaps(m: dict, cost: Decimal, truths: list[dict], region: str, day: str, book: PriceBook) -> None:
+_TOK = {"input": "input_tokens", "output": "output_tokens"}
+
+
+def _batch_line_gaps(m: dict, cost: Decimal, truths: list[dict], region: str, day: str, book: PriceBook,
+                     jobs: list) -> None:
+    """A batch line: the manifests of the day's jobs explain their tokens (at the book's batch price), the rest of
+    the line (a job whose manifest is missing) is usage never logged."""
+    unit = truths[0]["unit"]
+    tok = _TOK[unit]
+    billed = sum(t["tokens"] for t in truths)
+    seen = [j for j in jobs if j.manifest]
+    tm = sum(getattr(j, tok) for j in seen)
+    cm = sum((Decimal(getattr(j, tok)) * book.unit_price(j.base_model, region, j.scope, "batch", unit, day) / 1000
+              for j in seen), Decimal(0))
+    if tm:
+        _gap(m, "batch", book, cost=cm, tokens={tok: tm})
+    if billed > tm:
+        _gap(m, "unlogged_endpoint", book, cost=cost - cm, tokens={tok: billed - tm})
+
+
+def _bill_line_gaps(m: dict, cost: Decimal, truths: list[dict], region: str, day: str, book: PriceBook,
+                    jobs: list = ()) -> None:
     """The gaps one bill line explains: unlogged endpoint, unpriced model or price mismatch (tokens, then cost)."""
+    if truths[0]["tier"] == "batch":
+        return _batch_line_gaps(m, cost, truths, region, day, book, list(jobs))
+    if truths[0]["tier"] == "provisioned":
+        return _gap(m, "provisioned", book, cost=cost)
     book_cost = Decimal(0)
     for t in truths:
         tok = {"input": "input_tokens", "output": "output_tokens", "cache_read": "cache_read_tokens",
                "cache_write_5m": "cache_write_tokens"}[t["unit"]]
-        if t["tier"] in ("batch", "mantle"):
+        if t["tier"] == "mantle":
             _gap(m, "unlogged_endpoint", book, tokens={tok: t["tokens"]})
         elif t["model"] == UNKNOWN_MODEL:
             _gap(m, "unpriced_model", book, tokens={tok: t["tokens"]})
@@ -120,7 +148,7 @@ def _bill_line_gaps(m: dict, cost: Decimal, truths: list[dict], region: str, day
             book_cost += Decimal(t["tokens"]) * book.unit_price(t["model"], region, t["scope"], "standard",
                                                                 t["unit"], day) / 1000
     t0 = truths[0]
-    if t0["tier"] in ("batch", "mantle"):
+    if t0["tier"] == "mantle":
         _gap(m, "unlogged_endpoint", book, cost=cost)
     elif t0["model"] == UNKNOWN_MODEL:
         _gap(m, "unpriced_model", book, cost=cost)
@@ -128,7 +156,7 @@ def _bill_line_gaps(m: dict, cost: Decimal, truths: list[dict], region: str, day
         _gap(m, "price_mismatch", book, cost=cost - book_cost)
 
 
-def _models_from_bill(models: dict, bills: dict, region: str, day: str, book: PriceBook) -> None:
+def _models_from_bill(models: dict, bills: dict, region: str, day: str, book: PriceBook, jobs: list = ()) -> None:
     """Billed cost per model from the day's bill lines in ``region``, and the gaps those lines explain."""
     for service, usage, qty, cost, truths in bills.get(day, []):
         if truths[0]["region"] != region:
@@ -136,7 +164,7 @@ def _models_from_bill(models: dict, bills: dict, region: str, day: str, book: Pr
         assert len({t["model"] for t in truths}) == 1, usage
         m = _model(models, truths[0]["model"])
         m["billed"] += cost
-        _bill_line_gaps(m, cost, truths, region, day, book)
+        _bill_line_gaps(m, cost, truths, region, day, book, jobs)
 
 
 def _format_models(models: dict) -> list[dict]:
@@ -148,7 +176,7 @@ def _format_models(models: dict) -> list[dict]:
         for kind in sorted(m["gaps"]):
             g = m["gaps"][kind]
             gg = _fmt({k: g[k] for k in ("invocations", *TOKEN_KEYS, "cost")})
-            if kind in ("unlogged_endpoint", "unpriced_model", "price_mismatch"):
+            if kind in ("unlogged_endpoint", "unpriced_model", "price_mismatch", "batch", "provisioned"):
                 gg["invocations"] = 0
             gaps.append({"kind": kind, **gg, "hours": sorted(g["hours"])})
         out_models.append({"model": base, "model_ids_seen": sorted(m["model_ids_seen"]),
@@ -158,13 +186,14 @@ def _format_models(models: dict) -> list[dict]:
 
 
 # --- per app, totals, one run -------------------------------------------------------------------------------------
-def _app_totals(logs: list[Inv], bills: dict, region: str, day: str, book: PriceBook) -> list[dict]:
-    """Logged usage per app, plus an empty row for billed usage that has no logs (batch, bedrock-mantle)."""
+def _app_totals(logs: list[Inv], bills: dict, region: str, day: str, book: PriceBook, jobs: list = ()) -> list[dict]:
+    """Logged usage per app, plus an empty row for billed usage that has no logs (bedrock-mantle, a batch job no
+    manifest explains)."""
     apps: dict[str, dict] = defaultdict(_zero)
     for inv in logs:
         _add(apps[inv.app], inv, book)
     unlogged = sum((c for _, _, _, c, t in bills.get(day, []) if t[0]["region"] == region
-                    and t[0]["tier"] in ("batch", "mantle")), Decimal(0))
+                    and t[0]["tier"] == "mantle"), Decimal(0)) + sum(j.input_tokens for j in jobs if not j.manifest)
     if unlogged:
         apps["(unlogged usage: batch, bedrock-mantle)"] = _zero()
     return [{"app": a, **{k: v for k, v in _fmt(apps[a]).items() if k in ("invocations", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")}} for a in sorted(apps)]
@@ -195,15 +224,17 @@ def _run_truth(spec: DemoSpec, region: str, day: str, invs: list[Inv], files: di
     lost = [inv for inv in mine if inv.delivered is None]
     edge = [inv for inv in logs if inv.delivered.date() != inv.ts.date()]
     models: dict[str, dict] = {}
+    jobs = jobs_of(batch_jobs(spec), region, day)
     _models_from_calls(models, mine, logs, late, lost, edge, book)
-    _models_from_bill(models, bills, region, day, book)
+    _models_from_bill(models, bills, region, day, book, jobs)
     out_models = _format_models(models)
-    apps = _app_totals(logs, bills, region, day, book)
+    apps = _app_totals(logs, bills, region, day, book, jobs)
     unpriced = sorted({inv.base_model for inv in mine if inv.base_model == UNKNOWN_MODEL})
     return {
         "date": day, "region": region, "models": out_models,
         "apps": apps,
         "totals": _totals(models, mine, logs),
+        **cost_lines_truth(spec, region, day, jobs, logs, bills, book),
         "data_quality": {"files_read": len(in_window), "records_read": len(read),
                          "records_malformed": 0, "records_duplicate": 0,
                          "records_outside_day": outside, "records_late": len(late),

@@ -247,7 +247,12 @@ class PriceBook:
             return Resolved(model_id, inner.base_model, inner.scope, "application_inference_profile",
                             inner.profile)
         if rtype == "provisioned-model":
-            return Resolved(model_id, None, "in_region", "provisioned", None)
+            # the model behind it from params/inference_profiles.yaml (GetProvisionedModelThroughput's modelArn)
+            entry = self.profiles.get(arn) or self._profile_by_id(rid)
+            if not entry or not entry.get("source") or depth > 3:
+                return Resolved(model_id, None, "in_region", "provisioned", None)
+            inner = self._resolve(str(entry["source"]), region, depth + 1)
+            return Resolved(model_id, inner.base_model, inner.scope, "provisioned", None)
         return Resolved(model_id, None, "in_region", "unknown", None)
 
     def _profile_by_id(self, rid: str) -> dict | None:

@@ -73,6 +73,8 @@ class Pricer:
             df[k] = df[model_ids_col].map(lambda m: res[m][k])
         if "tier" not in df:
             df["tier"] = "standard"
+        # provisioned throughput is billed by the model-unit hour, not per token: its tokens cost nothing here
+        df.loc[df["kind"] == "provisioned", "tier"] = "provisioned"
         for c in TTL_COLUMNS:
             if c not in df:
                 df[c] = 0
@@ -96,7 +98,7 @@ class Pricer:
         by_unit = {}
         for tcol, unit, tokens in parts:
             c = Decimal(0)
-            if tokens:
+            if tokens and row.tier != "provisioned":
                 p = self.price(row.base_model, row.scope, row.tier, unit)
                 if p is None:
                     ok = False

@@ -6,10 +6,13 @@ In: ``collect_logs*.parquet``, ``collect_cloudwatch.parquet``, ``collect_bill.pa
 """
 from __future__ import annotations
 
+import pandas as pd
+
 from tracker_utils.apps import Attribution
 from tracker_utils.config import RunConfig, resolve_path
 from tracker_utils.io import read_parquet, write_json, write_parquet
 from tracker_utils.money import to_series
+from tracker_utils.price.batch import JOB_COLUMNS, METHOD as BATCH_METHOD, price_jobs
 from tracker_utils.price.book import PriceBook
 from tracker_utils.price.pricer import (CW_TTL_METHOD, Pricer, aggregate_logs_file, bill_models,
                                         cloudwatch_ttl_split, cloudwatch_usage)
@@ -36,6 +39,11 @@ def run(cfg: RunConfig) -> dict:
     bill["cost_usd"] = to_series(bill["cost_usd"], bill.index)
     write_parquet(bill, cfg.data(PRICE.BILL))
 
+    jobs_path = cfg.data(COLLECT.BATCH)      # collected before batch jobs were a source: none
+    jobs = read_parquet(jobs_path) if jobs_path.exists() else pd.DataFrame(columns=JOB_COLUMNS)
+    price_batch, batch_unpriced = price_jobs(jobs, pricer, attribution)
+    write_parquet(price_batch, cfg.data(PRICE.BATCH))
+
     unpriced = [{"model": u["model"], "model_ids": sorted(u["model_ids"]), "units": sorted(u["units"]),
                  "tokens": u["tokens"]} for u in sorted(pricer.unpriced.values(), key=lambda u: u["model"])]
     summary = {
@@ -49,6 +57,10 @@ def run(cfg: RunConfig) -> dict:
         "cache_write_assumption": "log records give the TTL split of their cache writes in the response body "
                                   "(cacheDetails or cache_creation); records without it are priced at the 5-minute "
                                   "rate (collect's data_quality.cache_ttl_assumed counts them). " + CW_TTL_METHOD,
+        "batch": {"jobs": int(len(price_batch)), "unpriced": batch_unpriced, "method": BATCH_METHOD},
+        # provisioned-model ARN -> the model behind it (params/inference_profiles.yaml), "" when unknown
+        "provisioned": {m: pricer.resolve(m)["base_model"] if book.resolve(m, cfg.region).base_model else ""
+                        for m in sorted(pricer.provisioned)},
         "cache_write_1h_tokens": {"logs": int(price_logs["cache_write_1h_tokens"].sum()),
                                   "cloudwatch": int(price_cw["cache_write_1h_tokens"].sum())},
     }

@@ -4,7 +4,10 @@ Two identities hold for every model, date and region, and every gap is one term 
 
 - usage:  CloudWatch - logs = late_delivery + logging_outage + failed_calls + unexplained   (invocations and tokens)
 - money:  billed - logs cost = (the cost of the usage gaps) + price_mismatch + unlogged_endpoint + unpriced_model
-                               + scope + credit + refund + discount + unexplained
+                               + scope + credit + refund + discount + batch + provisioned + unexplained
+
+``batch`` is what the jobs' manifests explain of the bill's batch lines (at the book's batch price); ``provisioned``
+is the bill's model-unit hours, a cost line of its own.
 
 ``billed`` is net: a credit, refund or discount bill line (its ``record_type``) is sized as a gap of that kind and is
 never compared with the book, so a discounted account is not a ``price_mismatch``; ``gross`` is billed without them.
@@ -221,13 +224,16 @@ class Ledger:
 
     # --- the bill vs CloudWatch priced, per model, unit, scope and tier ------------------------------------------
     def bill(self, bill: pd.DataFrame, price_logs: pd.DataFrame, price_cw: pd.DataFrame, bill_info: dict,
-             unpriced: list[str], tol: tuple[Decimal, Decimal]) -> pd.DataFrame:
+             unpriced: list[str], tol: tuple[Decimal, Decimal], batch: pd.DataFrame | None = None) -> pd.DataFrame:
         """Sizes the money gaps line by line; returns the usage-type comparison."""
         cw_by, logs_by = _by_scope(price_cw), _by_scope(price_logs)
+        batch_by = _batch_by_scope(batch)
         rows, billed_keys = [], set()
         candidates = sorted(set(unpriced))
         for r in bill.itertuples(index=False):
-            line = _BillLine(r, cw_by, logs_by, candidates, tol)
+            line = _BillLine(r, cw_by, logs_by, candidates, tol, batch_by)
+            if line.batch_key:
+                billed_keys.add(line.batch_key)
             if line.compared:
                 billed_keys.add((line.base, r.scope, r.unit))
             m = self.model(line.base)
@@ -237,9 +243,30 @@ class Ledger:
                 self._bill_gap(line)
             rows.append(line.row())
         self._unbilled(cw_by, billed_keys, bill_info)
+        self._unbilled_batch(batch_by, billed_keys, bill_info)
         return pd.DataFrame(rows)
 
+    def _unbilled_batch(self, batch_by: dict, billed_keys: set, bill_info: dict) -> None:
+        """Batch jobs whose manifests hold tokens no bill line bills: the bill is short of them (or not final)."""
+        if bill_info.get("missing") or bill_info.get("source") == "none":
+            return
+        for (base, bscope), b in batch_by.items():
+            for unit, cost in b["cost"].items():
+                if ("batch", base, bscope, unit) in billed_keys or not b["tokens"][UNIT_TOKEN[unit]]:
+                    continue
+                g = self.gap(base, "unexplained")
+                g.add(None, -cost)
+                g.details.append(f"{self.display.get(base, base)} batch {unit}: {usd(cost)} of batch jobs "
+                                 f"({', '.join(b['jobs'])}) has no bill line (Cost Explorer lags about 24 h; re-collect)")
+
     def _bill_gap(self, line: "_BillLine") -> None:
+        for kind, counts, cost, note in line.parts:      # a batch line: the manifests' part, and the rest
+            g = self.gap(line.base, kind)
+            g.add(counts, cost)
+            if note:
+                g.details.append(note)
+        if line.parts:
+            return
         g = self.gap(line.base, line.kind)
         if line.kind == "price_mismatch":
             g.add({line.tcol: line.cw_tokens}, line.cost - line.cw_cost)
@@ -278,18 +305,27 @@ class Ledger:
 class _BillLine:
     """One bill line, matched to the model it bills and compared with CloudWatch (and the logs) at the book."""
 
-    def __init__(self, r, cw_by: dict, logs_by: dict, unpriced: list[str], tol: tuple[Decimal, Decimal]):
+    def __init__(self, r, cw_by: dict, logs_by: dict, unpriced: list[str], tol: tuple[Decimal, Decimal],
+                 batch_by: dict | None = None):
         self.r, self.tol = r, tol
         self.cost, self.tokens, self.base = dec(r.cost_usd), int(r.tokens), r.base_model
         self.tcol = UNIT_TOKEN.get(r.unit)
         self.note = self.kind = ""
         self.cw_cost = self.logs_cost = self.cw_tokens = self.logs_tokens = None
+        self.manifest_tokens = self.manifest_cost = None
         self.compared = False
+        self.parts: list[tuple] = []        # (kind, counts, cost, note) when one line is several terms
+        self.batch_key = None
         rtype = getattr(r, "record_type", "usage") or "usage"       # bills collected before record types: usage
         if rtype in gaps.ADJUSTMENT_KINDS:
             self._adjustment(rtype)
         elif not r.matched:
             self._unmatched(unpriced)
+        elif r.tier == "provisioned":
+            self.kind, self.tcol, self.tokens = "provisioned", None, 0
+            self.note = f"{r.usage_type}: {r.quantity} model-unit hours, {usd(self.cost)}"
+        elif r.tier == "batch" and r.endpoint == "runtime" and self.tcol and r.unit in ("input", "output"):
+            self._batch((batch_by or {}).get((self.base, r.scope)) or {})
         elif r.tier not in ("standard",) or r.endpoint != "runtime":
             self.kind = "unlogged_endpoint"
             self.note = (f"{r.usage_type}: {r.tier} tier via {r.endpoint}; such usage has no invocation logs or "
@@ -298,6 +334,39 @@ class _BillLine:
             self.kind, self.note = "unexplained", f"{r.usage_type}: not a token usage type"
         else:
             self._compare(cw_by.get((self.base, r.scope)) or {}, logs_by.get((self.base, r.scope)) or {}, unpriced)
+
+    def _batch(self, b: dict) -> None:
+        """A batch line against the manifests of the jobs of the day (same model, scope and unit): what they hold is
+        ``batch`` (at the book's batch price), what no manifest explains stays ``unlogged_endpoint``; with the tokens
+        equal, a cost beyond the tolerance is a ``price_mismatch``."""
+        r, tol_abs, tol_pct = self.r, self.tol[0], self.tol[1]
+        tm = int(b.get("tokens", {}).get(self.tcol, 0))
+        cm = b.get("cost", {}).get(r.unit, Decimal(0))
+        self.manifest_tokens, self.manifest_cost = tm, cm
+        if not tm:
+            self.kind = "unlogged_endpoint"
+            self.note = f"{r.usage_type}: batch usage that no job manifest of the day explains"
+            return
+        self.kind, self.batch_key = "batch", ("batch", self.base, r.scope, r.unit)
+        jobs = ", ".join(b.get("jobs", []))
+        if not cm:          # the book has no batch price for the model (listed as unpriced): sized by the bill
+            self.parts = [("batch", {self.tcol: self.tokens}, self.cost,
+                           f"{r.usage_type}: the jobs {jobs}; the book has no batch price, the bill's cost is used")]
+            return
+        self.parts = [("batch", {self.tcol: tm}, cm, f"{r.usage_type}: {tm:,} tokens in the manifests of {jobs}")]
+        rest, diff = self.tokens - tm, self.cost - cm
+        if rest > 0:
+            self.parts.append(("unlogged_endpoint", {self.tcol: rest}, diff,
+                               f"{r.usage_type}: {rest:,} batch tokens ({usd(diff)}) no job manifest explains"))
+        elif rest < 0:
+            self.parts.append(("unexplained", {self.tcol: rest}, diff,
+                               f"{r.usage_type}: the manifests hold {-rest:,} tokens more than the bill"))
+        elif abs(diff) > max(tol_abs, abs(cm) * tol_pct / 100):
+            self.parts.append(("price_mismatch", {self.tcol: tm}, diff,
+                               f"{r.usage_type}: billed {usd(self.cost)} for the manifests' {tm:,} tokens, the book's "
+                               f"batch price says {usd(cm)}"))
+        elif diff:
+            self.parts.append(("rounding", None, diff, f"{r.usage_type}: {usd(diff)} within the cost tolerance"))
 
     def _adjustment(self, rtype: str) -> None:
         """A credit, refund or discount line: a term of the net bill, sized by its cost, on the model it names."""
@@ -353,6 +422,8 @@ class _BillLine:
                 "cloudwatch_cost_usd": money(self.cw_cost) if self.cw_cost is not None else None,
                 "logs_tokens": self.logs_tokens,
                 "logs_cost_usd": money(self.logs_cost) if self.logs_cost is not None else None,
+                "manifest_tokens": self.manifest_tokens,
+                "manifest_cost_usd": money(self.manifest_cost) if self.manifest_cost is not None else None,
                 "bill_vs_cloudwatch": "agrees" if self.kind in ("", "rounding") else self.kind,
                 "bill_vs_logs": vs_logs, "note": self.note}
 
@@ -374,9 +445,25 @@ def _delivery_by_hour(delivery: pd.DataFrame) -> tuple[dict, dict]:
     return fail, ok
 
 
+def _batch_by_scope(batch: pd.DataFrame | None) -> dict:
+    """The manifests' tokens and batch cost per billing unit, and the job names, per (base model, bill scope)."""
+    out: dict = {}
+    if batch is None or batch.empty:
+        return out
+    for (base, bscope), f in batch.assign(bscope=batch["scope"].map(bill_scope_of)).groupby(["base_model", "bscope"]):
+        out[(base, bscope)] = {"tokens": {"input_tokens": int(f["input_tokens"].sum()),
+                                          "output_tokens": int(f["output_tokens"].sum())},
+                               "cost": {"input": dsum(f["cost_input"]), "output": dsum(f["cost_output"])},
+                               "jobs": sorted(f["job_name"])}
+    return out
+
+
 def _by_scope(df: pd.DataFrame) -> dict:
-    """Cost per billing unit and tokens, per (base model, bill scope)."""
+    """Cost per billing unit and tokens, per (base model, bill scope); provisioned throughput is billed by the hour,
+    so its tokens are not compared with the per-token lines."""
     out = {}
+    if not df.empty and "tier" in df:
+        df = df[df["tier"] != "provisioned"]
     if not df.empty:
         for (base, bscope), f in df.assign(bscope=df["scope"].map(bill_scope_of)).groupby(["base_model", "bscope"]):
             out[(base, bscope)] = {"cost": _cost_by_unit(f), "tokens": _tokens_by_unit(f)}
@@ -386,11 +473,13 @@ def _by_scope(df: pd.DataFrame) -> dict:
 def reconcile(price_logs: pd.DataFrame, price_late: pd.DataFrame, price_cw: pd.DataFrame, bill: pd.DataFrame,
               delivery: pd.DataFrame, bill_info: dict, unpriced: list[str], tol_tokens_pct: float = 0.5,
               tol_cost_pct: float = 1.0, tol_cost_abs: float = 0.0001, display: dict | None = None,
-              logging_started: str = ""):
+              logging_started: str = "", batch: pd.DataFrame | None = None):
     """Return (models: the exact per-model ledger, hourly frame, usage-type frame). ``logging_started`` ("HH:MM"):
-    logging was switched on that day; the shortfall up to its hour is a missing delivery."""
+    logging was switched on that day; the shortfall up to its hour is a missing delivery. ``batch``: the priced
+    jobs."""
     ledger = Ledger(display)
     ledger.started = logging_started
     hourly = ledger.usage(price_logs, price_late, price_cw, delivery)
-    usage_types = ledger.bill(bill, price_logs, price_cw, bill_info, unpriced, (dec(tol_cost_abs), dec(tol_cost_pct)))
+    usage_types = ledger.bill(bill, price_logs, price_cw, bill_info, unpriced, (dec(tol_cost_abs), dec(tol_cost_pct)),
+                              batch)
     return ledger.models, hourly, usage_types

@@ -9,22 +9,27 @@ from decimal import Decimal
 
 import pandas as pd
 
-from tracker_utils.money import allocate, dsum, money
+from tracker_utils.money import allocate, dec, dsum, money
 from tracker_utils.schema import TOKENS
 
 UNLOGGED_APP = "(unlogged usage: batch, bedrock-mantle)"
 NO_LOGS_APP = "(billed, no invocation logs)"
 
 
+def gap_cost(m: dict, kind: str) -> Decimal:
+    g = m["gaps"].get(kind)
+    return g.sizes["cost"] if g is not None else Decimal(0)
+
+
 def _split(models: dict) -> tuple[dict, Decimal, Decimal]:
     """Per model: (how its bill is split, the amount split, the logs basis); and the bill never logged, and the
-    bill of models with no logs at all."""
+    bill of models with no logs at all. Batch jobs and provisioned throughput are split on their own
+    (:func:`cost_lines`)."""
     unlogged_total, no_logs_total = Decimal(0), Decimal(0)
     split: dict[str, tuple[str, Decimal, Decimal]] = {}
     for base, m in models.items():
-        g = m["gaps"].get("unlogged_endpoint")
-        unlogged = g.sizes["cost"] if g is not None else Decimal(0)
-        attributable = m["billed"] - unlogged
+        unlogged = gap_cost(m, "unlogged_endpoint")
+        attributable = m["billed"] - unlogged - gap_cost(m, "batch") - gap_cost(m, "provisioned")
         unlogged_total += unlogged
         lc = m["logs"]["cost"]
         tokens = sum(m["logs"][t] for t in TOKENS)
@@ -58,7 +63,47 @@ def _app_row(key: tuple, f: pd.DataFrame, split: dict) -> dict:
             "unpriced_share_usd": money(unpriced), "beyond_logs_share_usd": money(billed - unpriced - priced_logs)}
 
 
-def apps_table(price_logs: pd.DataFrame, models: dict) -> list[dict]:
+PROVISIONED_METHOD = ("Provisioned throughput: the bill's model-unit hours of a model are split over the applications "
+                      "by their share of the tokens (input, output, cache) the logs show on that model's provisioned "
+                      "model ARNs (params/inference_profiles.yaml names the model behind each ARN); with no such "
+                      "tokens the cost is a row of its own.")
+IDLE_PROVISIONED_APP = "(provisioned throughput, no logged use)"
+
+
+def _add(out: dict, key: tuple, what: str, amount: Decimal, matched: bool) -> None:
+    row = out.setdefault(key, {"batch": Decimal(0), "provisioned": Decimal(0), "matched": True})
+    row[what] += amount
+    row["matched"] = row["matched"] and matched
+
+
+def cost_lines(price_logs: pd.DataFrame, models: dict, batch: pd.DataFrame | None) -> tuple[dict, Decimal]:
+    """Per application (app, team, cost centre): its exact part of each model's ``batch`` gap (split by the cost of
+    its jobs at the batch price, by their tokens where the book has no batch price) and ``provisioned`` gap (split
+    by its tokens on that model's provisioned ARNs); and the provisioned cost no logged token explains."""
+    out: dict = {}
+    idle = Decimal(0)
+    prov = price_logs[price_logs["tier"] == "provisioned"] if not price_logs.empty and "tier" in price_logs \
+        else price_logs.iloc[0:0]
+    for base, m in models.items():
+        for kind, frame in (("batch", batch), ("provisioned", prov)):
+            amount = gap_cost(m, kind)
+            f = frame[frame["base_model"] == base] if frame is not None and not frame.empty else None
+            if not amount:
+                continue
+            if f is None or f.empty:
+                idle += amount          # a batch gap always has jobs; provisioned capacity may sit unused
+                continue
+            keys = list(zip(f["app"], f["team"], f["cost_centre"]))
+            toks = [sum(int(v) for v in vals) for vals in zip(*(f[t] for t in TOKENS if t in f))]
+            weights = [dec(c) for c in f["cost_usd"]] if kind == "batch" and dsum(f["cost_usd"]) else toks
+            total = sum(weights, Decimal(0))
+            for k, w, ok in zip(keys, weights, f["matched"]):
+                if w or not total:         # a job with no tokens (no manifest) gets nothing, and no row
+                    _add(out, k, kind, amount * Decimal(w) / total if total else amount / len(keys), bool(ok))
+    return out, idle
+
+
+def apps_table(price_logs: pd.DataFrame, models: dict, batch: pd.DataFrame | None = None) -> list[dict]:
     """Per application from the logs, plus its share of the bill.
 
     ``models`` is the exact per-model ledger (from :func:`reconcile`). Each model's billed cost, less what was billed
@@ -72,20 +117,37 @@ def apps_table(price_logs: pd.DataFrame, models: dict) -> list[dict]:
     logs lack, or a price the book has wrong; negative when the bill is below the logs).
     """
     split, unlogged_total, no_logs_total = _split(models)
+    extra, idle = cost_lines(price_logs, models, batch)
     out = []
     if not price_logs.empty:
         for key, f in price_logs.groupby(["app", "team", "cost_centre"]):
             out.append(_app_row(key, f, split))
-    for name, amount in ((UNLOGGED_APP, unlogged_total), (NO_LOGS_APP, no_logs_total)):
+    for a in out:
+        e = extra.pop((a["app"], a["team"], a["cost_centre"]), None)
+        a["batch_share_usd"], a["provisioned_share_usd"] = (e["batch"], e["provisioned"]) if e else (Decimal(0),) * 2
+        a["billed_share_usd"] += a["batch_share_usd"] + a["provisioned_share_usd"]
+    for (app, team, cc), e in sorted(extra.items()):       # applications seen only in batch jobs
+        out.append({"app": app, "team": team, "cost_centre": cc, "matched": e["matched"], "invocations": 0,
+                    **{t: 0 for t in TOKENS}, "cost_usd": money(Decimal(0)),
+                    "billed_share_usd": e["batch"] + e["provisioned"], "unpriced_share_usd": money(Decimal(0)),
+                    "beyond_logs_share_usd": money(Decimal(0)), "batch_share_usd": e["batch"],
+                    "provisioned_share_usd": e["provisioned"]})
+    for name, amount in ((UNLOGGED_APP, unlogged_total), (NO_LOGS_APP, no_logs_total), (IDLE_PROVISIONED_APP, idle)):
         if amount:
             out.append({"app": name, "team": "", "cost_centre": "", "matched": True, "invocations": 0,
                         **{t: 0 for t in TOKENS}, "cost_usd": money(Decimal(0)), "billed_share_usd": amount,
-                        "unpriced_share_usd": money(Decimal(0)), "beyond_logs_share_usd": money(amount)})
+                        "unpriced_share_usd": money(Decimal(0)), "beyond_logs_share_usd": money(amount),
+                        "batch_share_usd": Decimal(0), "provisioned_share_usd": amount if name == IDLE_PROVISIONED_APP
+                        else Decimal(0)})
     total = sum((m["billed"] for m in models.values()), Decimal(0))
     if out:
         shares = allocate({i: a["billed_share_usd"] for i, a in enumerate(out)}, total=total)
         pcts = allocate({i: a["billed_share_usd"] * 100 / total for i, a in enumerate(out)}, q=Decimal("0.01"),
                         total=Decimal(100)) if total else {i: None for i in range(len(out))}
+        for col in ("batch_share_usd", "provisioned_share_usd"):   # each adds up exactly to its cost lines
+            parts = allocate({i: a[col] for i, a in enumerate(out)})
+            for i, a in enumerate(out):
+                a[col] = str(parts[i])
         for i, a in enumerate(out):
             a["billed_share_usd"] = str(shares[i])
             a["share_of_bill_pct"] = str(pcts[i]) if pcts[i] is not None else None

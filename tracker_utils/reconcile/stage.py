@@ -15,7 +15,8 @@ from tracker_utils.gaps import ADJUSTMENT_KINDS
 from tracker_utils.io import read_json, read_parquet, write_json, write_parquet
 from tracker_utils.money import dsum, money
 from tracker_utils.reconcile.ledger import reconcile
-from tracker_utils.reconcile.shares import apps_table
+from tracker_utils.reconcile.costlines import BATCH_METHOD, batch_section, provisioned_section
+from tracker_utils.reconcile.shares import PROVISIONED_METHOD, apps_table
 from tracker_utils.reconcile.verdict import Evidence, roll_up_gaps, status, summarise, verdict
 from tracker_utils.schema import COLLECT, PRICE, RECONCILE
 
@@ -82,10 +83,13 @@ def run(cfg: RunConfig) -> dict:
     display = price.get("display_names", {})
     unpriced = price["unpriced_models"]
     tols = (p.tolerance_tokens_pct, p.tolerance_cost_pct, p.tolerance_cost_abs)
+    batch_path = cfg.data(PRICE.BATCH)            # priced before batch jobs were a source: none
+    batch = read_parquet(batch_path) if batch_path.exists() else None
     models_raw, hourly, usage_types = reconcile(
         price_logs, read_parquet(cfg.data(PRICE.LOGS_LATE)), price_cw, bill_lines(bill_raw),
         cw_raw[cw_raw["model_id"] == ""], collect["bill"], unpriced, *tols, display,
-        logging_started=str((collect["data_quality"].get("logging_started") or {}).get("first_record_at", ""))[11:16])
+        logging_started=str((collect["data_quality"].get("logging_started") or {}).get("first_record_at", ""))[11:16],
+        batch=batch)
     models = summarise(models_raw, display, *tols)
     gaps = roll_up_gaps(models)
     totals = _totals(models_raw, models, collect, unpriced)
@@ -110,14 +114,16 @@ def run(cfg: RunConfig) -> dict:
         if state != "no_data" else reasons[0],
         **({"finding": dq["logs_location"]["finding"]} if (dq.get("logs_location") or {}).get("finding") else {}),
         "models": models,
-        "apps": apps_table(price_logs, models_raw),
+        "apps": apps_table(price_logs, models_raw, batch),
+        "batch": batch_section(batch, models_raw, price),
+        "provisioned": provisioned_section(price_logs, models_raw, price),
         "totals": totals,
         "gaps": gaps,
         "bill_principals": bill_principals(bill_raw),
         "data_quality": dq,
         "sources": {"logs": collect["source"], "engine": collect["engine"], "as_of": collect["as_of"],
                     "bill": collect["bill"].get("source"), "cloudwatch": collect["cloudwatch"]["recorded"]},
-        "method": METHOD,
+        "method": METHOD + " " + BATCH_METHOD + " " + PROVISIONED_METHOD,
     }
     write_parquet(hourly, cfg.data(RECONCILE.HOURLY))
     write_parquet(usage_types, cfg.data(RECONCILE.USAGE_TYPES))

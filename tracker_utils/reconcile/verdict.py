@@ -173,7 +173,7 @@ def verdict(billed: Decimal, logs_cost: Decimal, gaps: list[dict], logs_inv: int
 # --- the status ladder ---------------------------------------------------------------------------------------------
 STATUSES = ("reconciled", "explained", "partial", "unreconciled", "no_data")     # best to worst, then no data
 # already counted, within tolerance, never billed, or a term of the net bill (credit, refund, discount)
-NOT_A_DIFFERENCE = {"day_edge", "rounding", "failed_calls", *gapkinds.ADJUSTMENT_KINDS}
+NOT_A_DIFFERENCE = {"day_edge", "rounding", "failed_calls", *gapkinds.ADJUSTMENT_KINDS, *gapkinds.COST_LINE_KINDS}
 
 
 @dataclass

@@ -21,7 +21,8 @@ from tracker_utils.report.html import Money, money_cells, table
 from tracker_utils.report.period import RollupData, totals
 from tracker_utils.schema import TOKENS
 
-SHARE_COLUMNS = ["cost_usd", "billed_share_usd", "unpriced_share_usd", "beyond_logs_share_usd"]
+SHARE_COLUMNS = ["cost_usd", "billed_share_usd", "unpriced_share_usd", "beyond_logs_share_usd",
+                 "batch_share_usd", "provisioned_share_usd"]     # the last two: parts of billed_share_usd
 
 
 def chargeback_frame(rd: RollupData) -> pd.DataFrame:

@@ -131,7 +131,14 @@ def _dq_issues(dq: dict) -> list[str]:
         issues.append(f"<b>Damaged log files</b>: {', '.join(f'{esc(k)}: {esc(v)}' for k, v in dq['files_bad'].items())}")
     if dq.get("provisioned_models"):
         issues.append(f"<b>Provisioned throughput</b> ({', '.join(map(esc, dq['provisioned_models']))}) is billed by the hour, "
-                      "not per token")
+                      "not per token: its model-unit hours are split by token share (see Batch jobs and provisioned "
+                      "throughput)")
+    if (dq.get("batch") or {}).get("manifests_missing") or (dq.get("batch") or {}).get("manifests_bad"):
+        b = dq["batch"]
+        issues.append(f"<b>Batch job manifests not read</b>: {', '.join(map(esc, b.get('manifests_missing', []) + b.get('manifests_bad', [])))}"
+                      ": their tokens stay usage that is never logged")
+    if (dq.get("batch") or {}).get("error"):
+        issues.append(f"<b>Batch jobs not listed</b>: {esc(dq['batch']['error'])}")
     if dq.get("unmatched_bill_usage_types"):
         issues.append(f"<b>Bill usage types not in the price book</b>: {', '.join(map(esc, dq['unmatched_bill_usage_types']))}")
     if dq.get("bill_unplaced_lines"):
@@ -347,6 +354,12 @@ def unattributed_note(d: ReportData) -> str:
 # --- models ---------------------------------------------------------------------------------------------------
 def _gap_words(gaps: list[dict]) -> str:
     return ", ".join(GAP_SHORT.get(g["kind"], g["kind"]) for g in gaps if g["kind"] != "day_edge") or "none"
+
+
+def cost_lines(d: ReportData) -> str:
+    """Batch jobs and provisioned throughput of the day (:mod:`tracker_utils.report.costlines`)."""
+    from tracker_utils.report.costlines import cost_lines as lines
+    return lines(d.summary)
 
 
 def models_table(d: ReportData) -> str:

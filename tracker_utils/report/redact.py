@@ -122,6 +122,12 @@ def run_principals(run_dir) -> set[str]:
                 out |= {str(a) for a in pd.read_parquet(f, columns=["principal"])["principal"].dropna().unique()}
             except (KeyError, ValueError, OSError):       # a file without a principal column: nothing to learn
                 continue
+    f = Path(run_dir) / "data" / "collect_batch.parquet"      # batch jobs: their service roles are principals too
+    if f.exists():
+        try:
+            out |= {str(a) for a in pd.read_parquet(f, columns=["role_arn"])["role_arn"].dropna().unique() if a}
+        except (KeyError, ValueError, OSError):
+            pass
     return out
 
 

@@ -307,6 +307,12 @@ def region_table(rd: RollupData) -> str:
     return table(pd.DataFrame(show), {"Days", "Billed", "Cost from logs", "Explained", "Invocations"}, total=True)
 
 
+def cost_lines(rd: RollupData) -> str:
+    """The period's batch jobs and provisioned throughput, per day and region."""
+    from tracker_utils.report.costlines import period_cost_lines
+    return period_cost_lines(rd.summaries)
+
+
 def top_principals(rd: RollupData, n: int = 15) -> str:
     pl = rd.price_logs
     g = principals_frame(pl, n)
