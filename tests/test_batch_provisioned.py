@@ -46,6 +46,25 @@ def test_listing_shape_is_botocores():
         assert client.list_model_invocation_jobs()["invocationJobSummaries"][0]["jobName"] == "a"
 
 
+@pytest.mark.parametrize("code,status", [("404", 404), ("UnknownOperationException", 400)])
+def test_a_listing_not_served_is_recorded_and_collect_goes_on(code, status):
+    """An endpoint or region that does not serve ListModelInvocationJobs (moto answers 404) is one recorded line,
+    not an abort; a denial still names the IAM action."""
+    import boto3
+    from botocore.stub import Stubber
+    from tracker_utils.collect.aws import AwsAccessError
+    client = boto3.client("bedrock", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    ctx = SimpleNamespace(client=lambda name: client)
+    with Stubber(client) as stub:
+        stub.add_client_error("list_model_invocation_jobs", code, "Not Found", status)
+        with pytest.raises(batch.ListingUnavailable, match="ListModelInvocationJobs is not served"):
+            batch.fetch_listing(ctx, DAY)
+        stub.add_client_error("list_model_invocation_jobs", "AccessDeniedException", "no", 403)
+        with pytest.raises(AwsAccessError, match="bedrock:ListModelInvocationJobs"):
+            batch.fetch_listing(ctx, DAY)
+    assert not issubclass(batch.ListingUnavailable, AwsAccessError)
+
+
 def test_jobs_of_the_day_by_end_time():
     pages = [{"invocationJobSummaries": [job("today", "j1"), job("yesterday", "j2", end="2026-11-03T23:59:59Z")]},
              {"invocationJobSummaries": [job("running", "j3", status="InProgress", end=None),

@@ -147,6 +147,14 @@ def local_reader(root: Path):
     return read
 
 
+# the listing's answers where the endpoint (an emulator, a region without batch inference) does not serve it
+UNAVAILABLE = {"UnknownOperationException", "UnknownOperation", "NotFound", "404", "InvalidAction"}
+
+
+class ListingUnavailable(RuntimeError):
+    """ListModelInvocationJobs is not served where the kit asked: recorded like a denial, and collect goes on."""
+
+
 def fetch_listing(ctx, day: dt.date) -> dict:
     """ListModelInvocationJobs, every page, as a recording (timestamps as ISO strings)."""
     from tracker_utils.collect.aws import aws_errors, explain
@@ -159,6 +167,11 @@ def fetch_listing(ctx, day: dt.date) -> dict:
             page.pop("ResponseMetadata", None)
             pages.append(json.loads(json.dumps(page, default=lambda o: o.isoformat())))
     except aws_errors() as e:
+        resp = getattr(e, "response", None) or {}
+        code = str((resp.get("Error") or {}).get("Code", ""))
+        if resp.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404 or code in UNAVAILABLE:
+            raise ListingUnavailable(f"{code or 'HTTP 404'}: bedrock:ListModelInvocationJobs is not served at this "
+                                     f"endpoint or region; batch jobs were not read") from None
         raise explain(e, "bedrock", "ListModelInvocationJobs") from None
     return {"request": req, "pages": pages}
 

@@ -304,8 +304,8 @@ def _collect_bill(cfg: RunConfig, ce_rec: dict | None) -> dict:
 
 def _collect_batch(cfg: RunConfig, src: _Sources) -> dict:
     """``collect_batch.parquet``: the batch inference jobs that ended on the day and their manifests' counts
-    (:mod:`tracker_utils.collect.batch`). Without access to ListModelInvocationJobs the reason is recorded and the
-    bill's batch lines stay unexplained by any manifest (``unlogged_endpoint``)."""
+    (:mod:`tracker_utils.collect.batch`). Without access to ListModelInvocationJobs, or where it is not served
+    (HTTP 404), the reason is recorded and the bill's batch lines stay unexplained by any manifest (``unlogged_endpoint``)."""
     from tracker_utils.collect import batch
     err = None
     if cfg.params.source in ("demo", "local"):
@@ -316,7 +316,7 @@ def _collect_batch(cfg: RunConfig, src: _Sources) -> dict:
         try:
             rec = batch.fetch_listing(src.ctx, cfg.day)
             write_json(cfg.data_dir / "raw" / "batch" / cfg.region / f"{cfg.date}.json", rec)
-        except AwsAccessError as e:
+        except (AwsAccessError, batch.ListingUnavailable) as e:
             rec = None
             err = str(e)[:300]
     df, info = batch.collect(rec, cfg.day, read)
