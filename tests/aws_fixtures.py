@@ -384,14 +384,16 @@ def put_demo_latency(moto: Moto, root: Path, region: str, date: str) -> int:
     return len(data)
 
 
-def queue_ce_pages(moto: Moto, pages: list[dict], account: str = MOTO_ACCOUNT) -> None:
+def queue_ce_pages(moto: Moto, pages: list[dict], account: str = MOTO_ACCOUNT, forget: bool = False) -> None:
     """``pages`` as the answers to the account's next GetCostAndUsage requests. moto keeps each answer for the
-    request that took it, for the server's life (one per session): those of earlier tests are dropped first, or a
-    later test asking the same request (same day, service and grouping) would get an earlier test's bill."""
-    from moto.ce.models import ce_backends
-    backend = ce_backends[account]["aws"]
-    backend.cost_usage_results.clear()
-    backend.cost_usage_results_queue.clear()
+    request that took it, for the server's life (one per session; ``aws_demo`` primes the demo's days that way, for
+    every test after it). ``forget`` drops the account's earlier answers first: a test that asks a request an
+    earlier test asked (the same day, service and grouping) would get the earlier test's bill otherwise."""
+    if forget:
+        from moto.ce.models import ce_backends
+        backend = ce_backends[account]["aws"]
+        backend.cost_usage_results.clear()
+        backend.cost_usage_results_queue.clear()
     assert moto.post("/moto-api/static/ce/cost-and-usage-results", {"account_id": account, "results": pages}) == 201
 
 

@@ -77,7 +77,7 @@ def test_the_payer_bill_by_linked_account_over_http_equals_the_local_recording(a
     build_org_demo(tmp_path / "org", days=1, per_day=120)
     local = json.loads((tmp_path / "org" / "costexplorer" / "2026-11-02.json").read_text())
     pages = [pg for r in local["requests"] for pg in r["pages"]]
-    queue_ce_pages(aws_env, pages, PAYER)
+    queue_ce_pages(aws_env, pages, PAYER, forget=True)
     services = [r["service"] for r in local["requests"]]
     # moto's GetDimensionValues addition reads SERVICE groups, which a LINKED_ACCOUNT bill has not: stubbed here
     monkeypatch.setattr(aws, "_discover_services", lambda ctx, day: (services, 1))

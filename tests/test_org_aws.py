@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.aws_fixtures import LINKED_SERVICES, _aware, put_objects, queue_ce_pages
+from tests.aws_fixtures import LINKED_SERVICES, _aware, put_batch_jobs, put_objects, queue_ce_pages
 from tests.test_pipeline import compare_summary
 
 PAYER = "999900001111"
@@ -19,7 +19,8 @@ DAY = "2026-11-02"
 
 
 def _load_org(moto, root) -> None:
-    """The organization's data into moto: buckets (the kit reads them across accounts), metrics per member account,
+    """The organization's data into moto: buckets (the kit reads them across accounts), metrics and batch jobs per
+    member account,
     the payer's Cost Explorer pages under the payer account."""
     from moto.cloudwatch.models import cloudwatch_backends
 
@@ -34,10 +35,13 @@ def _load_org(moto, root) -> None:
         data = [{"MetricName": r.metric, "Dimensions": [{"Name": "ModelId", "Value": r.model_id}] if r.model_id else [],
                  "Timestamp": _aware(r.hour.to_pydatetime()), "Value": float(r.value)} for r in df.itertuples()]
         cloudwatch_backends[acct][region].put_metric_data("AWS/Bedrock", data)
+    for f in sorted((root / "batch").glob("*/*/*.json")):          # each member's ListModelInvocationJobs
+        for page in json.loads(f.read_text())["pages"]:
+            put_batch_jobs(f.parent.name, page["invocationJobSummaries"], account=f.parent.parent.name)
     rec = json.loads((root / "costexplorer" / f"{DAY}.json").read_text())
     LINKED_SERVICES[DAY] = [r["service"] for r in rec["requests"]]
     pages = [pg for r in rec["requests"] for pg in r["pages"]]
-    queue_ce_pages(moto, pages, PAYER)
+    queue_ce_pages(moto, pages, PAYER, forget=True)
 
 
 @pytest.mark.slow

@@ -404,3 +404,38 @@ def test_html_kit_escapes():
     assert "&lt;b&gt;x&lt;/b&gt;" in out and "<i>y</i>" in out and "<th class='n'>a&lt;</th>" in out
     assert kit.badge("<x>", "bad") == "<span class='badge b-bad'>&lt;x&gt;</span>"
     assert kit.box("<b>ok</b>", "warn") == "<div class='bt-box bt-warn'><b>ok</b></div>"
+
+
+def _png_size(page: str) -> tuple[int, int]:
+    import base64
+    import struct
+    raw = base64.b64decode(page.split("base64,", 1)[1].split("'", 1)[0])
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", raw[16:24])
+
+
+def test_bridge_with_nothing_logged_nor_billed_draws_its_steps():
+    """Logs and bill at 0 while CloudWatch counts usage (a wrong prefix, a bill not in yet): the bridge's steps are
+    the whole picture. Their labels used to sit a billion axis widths to the right, and the PNG came out 0 px wide
+    ('cannot write empty image' failed the report)."""
+    from decimal import Decimal
+
+    from tracker_utils.report.charts import MAX_PX, plt
+    from tracker_utils.report.daily_charts import _bridge
+    from tracker_utils.report.html import fig_html
+    fig, wf = plt.subplots(figsize=(12, 3))
+    _bridge(wf, Decimal(0), Decimal(0), [("missing_delivery", Decimal("1.349221")), ("unexplained", Decimal("-1.349221"))])
+    lo, hi = wf.get_xlim()
+    assert lo <= 0 and hi >= 1.349221
+    w, h = _png_size(fig_html(fig))
+    assert 600 <= w <= MAX_PX and h > 100
+
+
+def test_an_artist_far_off_its_axes_keeps_the_figures_box():
+    from tracker_utils.report.charts import MAX_PX, plt
+    from tracker_utils.report.html import fig_html
+    fig, ax = plt.subplots(figsize=(10, 3))
+    ax.set_xlim(0, 1)
+    ax.text(60, 0.5, "far away")          # 60 axis widths to the right
+    w, h = _png_size(fig_html(fig))
+    assert 500 <= w <= MAX_PX and h > 100

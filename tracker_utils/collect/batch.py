@@ -129,9 +129,13 @@ def frame(jobs: list[dict], read_manifest) -> tuple[pd.DataFrame, dict]:
 
 
 # --- sources ------------------------------------------------------------------------------------------------------
-def local_recording(root: Path, region: str, date: str) -> dict | None:
-    """The recorded ListModelInvocationJobs response of a local folder, or None when there is none."""
-    p = Path(root) / "batch" / region / f"{date}.json"
+def local_recording(root: Path, region: str, date: str, account: str = "") -> dict | None:
+    """The recorded ListModelInvocationJobs response of a local folder (``batch/<region>/<date>.json``, or an
+    organization member's ``batch/<account>/<region>/<date>.json``), or None when there is none."""
+    base = Path(root) / "batch"
+    if account and (base / account).is_dir():
+        base = base / account
+    p = base / region / f"{date}.json"
     return json.loads(p.read_text()) if p.exists() else None
 
 

@@ -305,11 +305,14 @@ def _collect_bill(cfg: RunConfig, ce_rec: dict | None) -> dict:
 def _collect_batch(cfg: RunConfig, src: _Sources) -> dict:
     """``collect_batch.parquet``: the batch inference jobs that ended on the day and their manifests' counts
     (:mod:`tracker_utils.collect.batch`). Without access to ListModelInvocationJobs, or where it is not served
-    (HTTP 404), the reason is recorded and the bill's batch lines stay unexplained by any manifest (``unlogged_endpoint``)."""
+    (HTTP 404), the reason is recorded and the bill's batch lines stay unexplained by any manifest
+    (``unlogged_endpoint``)."""
     from tracker_utils.collect import batch
     err = None
     if cfg.params.source in ("demo", "local"):
-        rec, read = batch.local_recording(cfg.data_root, cfg.region, cfg.date), batch.local_reader(cfg.data_root)
+        member = cfg.params.account if cfg.params.consolidated_bill else ""
+        rec = batch.local_recording(cfg.data_root, cfg.region, cfg.date, member)
+        read = batch.local_reader(cfg.data_root)
     else:
         from tracker_utils.collect.aws import AwsAccessError
         read = batch.aws_reader(src.ctx)

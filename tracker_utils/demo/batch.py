@@ -14,6 +14,7 @@ In: a ``DemoSpec``. Out:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -65,7 +66,7 @@ def batch_jobs(spec: DemoSpec) -> list[Job]:
     last, mid = d[-1], d[min(1, len(d) - 1)]
     lite, geo = "amazon.nova-lite-v1:0", "us.amazon.nova-lite-v1:0"
     h = dt.timedelta(hours=1)
-    return [
+    jobs = [
         Job(f"doc-summaries-{mid:%Y%m%d}", "b7k2m9x4p1q8", lite, lite, "in_region", mid - 3 * h, mid + 5.2 * h,
             "Completed", 500_000, 120_000, 250, 0, "DocSummarizer"),
         Job(f"doc-summaries-{last:%Y%m%d}", "c3n8v5z2r6t1", lite, lite, "in_region", last - 2 * h, last + 3.2 * h,
@@ -77,6 +78,10 @@ def batch_jobs(spec: DemoSpec) -> list[Job]:
         Job(f"long-run-{last:%Y%m%d}", "f6g9h2j5k8l1", lite, lite, "in_region", last + 20 * h, None,
             "InProgress", 0, 0, 0, 0, f"role:{BATCH_ROLE}", manifest=False),
     ]
+    if spec.account != DemoSpec.account:     # another account's jobs (an organization's member): ids of its own
+        for j in jobs:
+            j.job_id = hashlib.sha256(f"{spec.account}/{j.job_id}".encode()).hexdigest()[:12]
+    return jobs
 
 
 def _summary(spec: DemoSpec, j: Job) -> dict:
@@ -107,10 +112,12 @@ def manifest(j: Job) -> dict:
             "errorRecordCount": j.errors, "inputTokenCount": j.input_tokens, "outputTokenCount": j.output_tokens}
 
 
-def write_batch(root: Path, spec: DemoSpec, jobs: list[Job]) -> None:
+def write_batch(root: Path, spec: DemoSpec, jobs: list[Job], account_dir: bool = False) -> None:
+    """The listings under ``batch/<region>/`` (``batch/<account>/<region>/`` for an organization's member, each
+    account answering its own ListModelInvocationJobs) and the manifests in the shared output bucket."""
     for region in spec.regions:
         for day in spec.dates:
-            p = Path(root) / "batch" / region / f"{day}.json"
+            p = Path(root) / "batch" / (spec.account if account_dir else "") / region / f"{day}.json"
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(json.dumps(listing(spec, jobs, region, day), indent=1))
     for j in jobs:

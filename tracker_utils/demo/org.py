@@ -7,6 +7,8 @@ In: a root directory, the start day and number of days, the price book. Out: ``b
 - ``s3/<bucket>/<prefix>/AWSLogs/<account>/...``: each logged member's invocation logs (two members share the
   central bucket ``org-central-bedrock-logs``, one logs into its own ``lab-bedrock-logs``);
 - ``cloudwatch/<account>/<region>/<date>.json``: each logged member's metrics (read in that account);
+- ``batch/<account>/<region>/<date>.json``: each logged member's ListModelInvocationJobs recording, the manifests in
+  ``s3/demo-batch-output/`` (job ids of each account's own);
 - ``costexplorer/<date>.json``: the payer's recording, one ``[LINKED_ACCOUNT, USAGE_TYPE]`` request per service;
 - ``cur/bedrock-export/data/BILLING_PERIOD=YYYY-MM/part-00000.parquet`` with ``line_item_usage_account_id``;
 - ``ground_truth.json``: ``accounts`` (each logged member's ground truth, in the single-account shape, keyed
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from tracker_utils.demo.batch import batch_jobs, write_batch
 from tracker_utils.demo.bill import _bill_lines, _cur_rows, _money, per_unit
 from tracker_utils.demo.logs import write_logs
 from tracker_utils.demo.metrics import _cw_pages
@@ -133,17 +136,21 @@ def build_org_demo(root: str | Path, start: str = "2026-11-02", days: int = 3, p
                                          for r, c in sorted(_bill_by_region(lines).items())}
             continue
         files = write_logs(root, spec, invs)
+        write_batch(root, spec, batch_jobs(spec), account_dir=True)
         for region in spec.regions:
             for day in spec.dates:
                 p = root / "cloudwatch" / m.id / region / f"{day}.json"
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_text(json.dumps(_cw_pages(region, day, invs), indent=1))
         truth["accounts"][m.id] = ground_truth(spec, invs, files, acct_bills, book)
+    whole = Decimal(0)
     for day, by_acct in sorted(bills.items()):
         (root / "costexplorer").mkdir(exist_ok=True)
         (root / "costexplorer" / f"{day}.json").write_text(json.dumps(_linked_ce(day, by_acct), indent=1))
         total = sum((c for lines in by_acct.values() for _, _, _, c, _ in lines), Decimal(0))
         truth["consolidated"][day] = str(total.quantize(Q))
+        whole += total
+    truth["consolidated_total"] = str(whole.quantize(Q))     # rounded once: not the sum of the rounded days
     cur = root / "cur" / "bedrock-export" / "data" / f"BILLING_PERIOD={start[:7]}" / "part-00000.parquet"
     cur.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(cur_rows).to_parquet(cur, index=False)

@@ -248,10 +248,13 @@ def _bridge(wf, logs: Decimal, billed: Decimal, steps: list[tuple[str, Decimal]]
     bars = wf.barh(ys, widths, left=lefts, color=colors, height=0.6)
     wf.set_yticks(ys, labels)
     vals = [logs] + [v for _, v in steps] + [billed]
-    span = max(float(billed), float(logs), 1e-9)
+    # every bar inside the axes, a step past the bill or below zero included (logs and bill at 0 while CloudWatch
+    # counts usage: the steps are the whole picture)
+    span = max([float(billed), float(logs), 1e-9] + [lf + w for lf, w in zip(lefts, widths)])
+    lo = min([0.0] + lefts)
     for i, (b, v) in enumerate(zip(bars, vals)):
         txt = usd(v) if i in (0, len(vals) - 1) else ("+" if v > 0 else "-") + usd(abs(v))
         wf.text(b.get_x() + b.get_width() + span * 0.01, b.get_y() + b.get_height() / 2, txt, va="center", fontsize=9)
-    wf.set_xlim(0, span * 1.18)
+    wf.set_xlim(lo - (span - lo) * 0.02 if lo < 0 else 0, span * 1.18)
     _usd_axis(wf)
     wf.grid(axis="x", alpha=0.3)

@@ -16,6 +16,8 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from matplotlib.transforms import Bbox
+
 from tracker_utils.money import CENT, allocate, cents, dec, plain
 from tracker_utils.report.charts import DPI, MAX_PX, plt
 from tracker_utils.text import visible  # noqa: F401 - the kit's one helper, re-exported
@@ -115,9 +117,11 @@ def fig_html(fig, alt: str = "") -> str:
     # content fits inside it (the usual case after tight_layout) is saved as it is: cropping to the tight box would
     # resize the canvas and lay every text out again, which costs a fifth of a chart's time.
     box = fig.get_tightbbox(fig.canvas.get_renderer())
-    width_px = box.width * DPI
-    dpi = min(DPI, DPI * MAX_PX / width_px) if width_px else DPI
     w, h = fig.get_size_inches()
+    if not (box.width < 3 * w and box.height < 3 * h):      # an artist far off its axes: keep the figure's own box
+        box = Bbox.from_bounds(0, 0, w, h)
+    width_px = box.width * DPI
+    dpi = min(DPI, int(DPI * MAX_PX / width_px)) if width_px else DPI        # whole dots: never wider than MAX_PX
     inside = box.x0 >= 0 and box.y0 >= 0 and box.x1 <= w and box.y1 <= h
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white", pil_kwargs={"compress_level": 3},   # 6: 2x the time
                 bbox_inches=None if inside and dpi == DPI else box.padded(plt.rcParams["savefig.pad_inches"]))

@@ -55,7 +55,7 @@ def write_org_chargeback(p: Params, members: list[Params], doc: dict) -> list[Pa
         for acct in sorted(a for a in per if a not in {m.account for m in members}):
             rows.append({"account": acct, "account_name": "", "app": NOT_LOGGED_APP, "matched": "False",
                          "billed_share_usd": money(per[acct]["billed"]), "cost_usd": money(0)})
-        consolidated = sum((dec(d["consolidated_usd"]) for d in doc["days"]
+        consolidated = sum((dec(d["consolidated_exact_usd"]) for d in doc["days"]      # exact: rounded once below
                             if d.get("known") and d["date"][:7] == month), Decimal(0))
         total = sum((v["billed"] for v in per.values()), Decimal(0))
         folder = resolve_path(p.output_dir) / catalog.PERIODS / month

@@ -79,7 +79,8 @@ def _day(d: str, bill: dict, rows: list[dict], configured: dict, not_logged: lis
     nl = sum((dec(x["cost_usd"]) for x in not_logged if x["date"] == d), Decimal(0))
     ur = sum((dec(x["cost_usd"]) for x in unreported if x["date"] == d), Decimal(0))
     complete = all(x["billed_cost_usd"] is not None for x in mine)
-    return {"date": d, "known": True, "consolidated_usd": money(total), "members_reported_usd": money(reported),
+    return {"date": d, "known": True, "consolidated_usd": money(total),
+            "consolidated_exact_usd": plain(total), "members_reported_usd": money(reported),
             "account_not_logged_usd": money(nl), "unreported_region_usd": money(ur), "complete": complete,
             "balanced": complete and reported + nl + ur == total and all(x["matches_bill"] for x in mine)}
 
