@@ -48,12 +48,7 @@ def _cw_pages(region: str, day: str, invs: list[Inv], page_size: int = 40) -> di
         times = sorted(points, reverse=True)          # CloudWatch returns newest first by default
         results.append({"Id": qid, "Label": metric, "Timestamps": [t.isoformat() for t in times],
                         "Values": [float(points[t]) for t in times], "StatusCode": "Complete"})
-    pages = []
-    for i in range(0, max(len(results), 1), page_size):
-        page = {"MetricDataResults": results[i:i + page_size], "Messages": []}
-        if i + page_size < len(results):
-            page["NextToken"] = f"token-{i + page_size}"
-        pages.append(page)
+    pages = ops.metric_data_pages(results, page_size, "token")
     lm_pages = [{"Metrics": list_metrics[i:i + 50], **({"NextToken": f"lm-{i + 50}"} if i + 50 < len(list_metrics) else {})}
                 for i in range(0, max(len(list_metrics), 1), 50)]
     operations, latency_listed = ops.operations_recording(region, day, invs, page_size)

@@ -80,13 +80,18 @@ def operations_recording(region: str, day: str, invs: list[Inv], page_size: int 
             qid = f"o{len(queries)}"
             queries.append(_query(qid, metric, model_id, 60, "Sum"))
             results.append(_result(qid, metric, minutes[model_id][metric]))
+    return {"queries": queries, "pages": metric_data_pages(results, page_size, "ops")}, listed
+
+
+def metric_data_pages(results: list[dict], page_size: int, token: str) -> list[dict]:
+    """GetMetricData's answer in pages of ``page_size`` results, each but the last with its NextToken."""
     pages = []
     for i in range(0, max(len(results), 1), page_size):
         page = {"MetricDataResults": results[i:i + page_size], "Messages": []}
         if i + page_size < len(results):
-            page["NextToken"] = f"ops-{i + page_size}"
+            page["NextToken"] = f"{token}-{i + page_size}"
         pages.append(page)
-    return {"queries": queries, "pages": pages}, listed
+    return pages
 
 
 # --- quotas ------------------------------------------------------------------------------------------------------
