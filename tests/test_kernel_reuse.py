@@ -166,3 +166,32 @@ def test_a_missed_heartbeat_does_not_fail_a_healthy_kernel(tmp_path, monkeypatch
     with notebook.ChainKernel(notebook.ensure_kernel(), tmp_path, attempts=1) as k:
         out = _run(k, nb, str(tmp_path / "a_out.ipynb"), x="one")
     assert "42" in "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_a_prewarmed_kernel_has_the_notebooks_modules_and_still_looks_fresh(tmp_path):
+    k = notebook.shared_kernel(notebook.ensure_kernel(), tmp_path)
+    k.close()
+    t = notebook.prewarm(notebook.ensure_kernel(), tmp_path)
+    t.join(120)
+    assert not t.is_alive() and k.km is not None and k.km.is_alive()      # started in the background
+    pid = k.km.provisioner.pid
+    nb = _nb(tmp_path / "w.ipynb", "import sys\nprint('tracker_utils.report.rollup' in sys.modules, "
+                                   "'pandas' in sys.modules, 'tracker_utils' in dir())")
+    r = _run(k, nb, str(tmp_path / "w_out.ipynb"), x="p")
+    assert k.km.provisioner.pid == pid                                   # the notebook ran on the warm kernel
+    assert r.cells[-1].outputs[0]["text"] == "True True False\n"         # modules loaded, the namespace empty
+    assert _counts(r) == [1, 2, 3]
+    k.close()
+
+
+def test_a_failed_prewarm_leaves_no_kernel_and_says_why(tmp_path, caplog, monkeypatch):
+    k = notebook.shared_kernel("no-such-kernel-xyz", tmp_path)
+
+    def refuse(self):
+        raise RuntimeError("no kernel today")
+    monkeypatch.setattr(notebook.ChainKernel, "_start", refuse)
+    with caplog.at_level("WARNING"):
+        notebook.prewarm("no-such-kernel-xyz", tmp_path).join(60)
+    assert k.km is None
+    assert "kernel prewarm failed: RuntimeError: no kernel today" in caplog.text

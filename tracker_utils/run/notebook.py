@@ -218,6 +218,41 @@ def shared_kernel(kernel_name: str, cwd) -> ChainKernel:
     return _SHARED
 
 
+# What the notebooks import, loaded in a kernel before its first notebook (modules stay across resets).
+PRELOAD = ("import pandas, pyarrow, matplotlib.pyplot\n"
+           "import tracker_utils.collect, tracker_utils.price, tracker_utils.reconcile\n"
+           "import tracker_utils.report.daily, tracker_utils.report.rollup, tracker_utils.report.stages")
+
+
+def prewarm(kernel_name: str, cwd):
+    """In a background thread: start this process's shared kernel and import :data:`PRELOAD` in it, import
+    papermill and build the HTML exporter, so that the first notebook this process runs afterwards (a run's
+    roll-up, while the ``--jobs`` workers run the chains) starts warm. Returns the thread; ``join`` it before
+    using the kernel. A failure is logged and left to the notebook's own start, which raises it."""
+    import threading
+    chain = shared_kernel(kernel_name, cwd)
+
+    def work():
+        try:
+            import papermill  # noqa: F401
+            _register_engine()
+            _exporter(True)
+            if chain.km is None:
+                chain._start()
+            reply = chain.kc.execute_interactive(PRELOAD, silent=True, store_history=False,
+                                                 timeout=chain.startup_timeout, output_hook=lambda msg: None)
+            if reply["content"].get("status") != "ok":
+                log.warning("kernel preload failed: %s: %s", reply["content"].get("ename"),
+                               reply["content"].get("evalue"))
+        except Exception as e:  # noqa: BLE001 - the notebook starts its own kernel then, and reports a failure
+            log.warning("kernel prewarm failed: %s: %s", type(e).__name__, e)
+            chain.close()
+
+    t = threading.Thread(target=work, name="kernel-prewarm", daemon=True)
+    t.start()
+    return t
+
+
 def _quiet_shutdown(km, kc) -> None:
     if kc is not None:
         try:

@@ -24,7 +24,7 @@ from tracker_utils.config import (SNAPSHOT_SUFFIX, ParamError, Params, central_b
 from tracker_utils.io import read_json, write_json
 from tracker_utils.run.notebook import (EXECUTION_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, ROLLUP_NOTEBOOK, ChainKernel,
                                         check_notebooks, log_cells, ensure_kernel, execute, export_html,
-                                        reuse_mode, shared_kernel)
+                                        prewarm, reuse_mode, shared_kernel)
 from tracker_utils.text import count
 
 logger = logging.getLogger(__name__)
@@ -156,9 +156,13 @@ def _chains(p: Params, pairs: list[tuple[str, str]], force: bool, jobs: int, log
         # that inherits a half-held lock can die before its kernel starts
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
             futs = {ex.submit(_worker, a): a for a in args}
+            # while the workers run the chains, this process readies the kernel its roll-ups will run on
+            warm = prewarm(ensure_kernel(), NOTEBOOK_DIR) if reuse_mode() == "process" else None
             for f in as_completed(futs):
                 outcomes.append(f.result())
                 _log_outcome(log, len(outcomes), n, outcomes[-1])
+        if warm is not None:
+            warm.join()
     else:
         for a in args:
             outcomes.append(_worker(a))
