@@ -119,6 +119,7 @@ class ChainKernel:
         self.kc = None      # blocking client: the resets
         self.akc = None     # asynchronous client that nbclient drives, made by the first notebook, then reused
         self.start_seconds = 0.0
+        self.warming = None  # a prewarm thread (see prewarm), joined before the kernel is used
 
     def __enter__(self) -> "ChainKernel":
         return self
@@ -165,6 +166,9 @@ class ChainKernel:
         """papermill.execute_notebook on this chain's kernel (started, or reset, first)."""
         import papermill as pm
         _register_engine()
+        if self.warming is not None:
+            self.warming.join()
+            self.warming = None
         if self.km is not None and not self.km.is_alive():
             self.close()
         if self.km is None:
@@ -227,8 +231,8 @@ PRELOAD = ("import pandas, pyarrow, matplotlib.pyplot\n"
 def prewarm(kernel_name: str, cwd):
     """In a background thread: start this process's shared kernel and import :data:`PRELOAD` in it, import
     papermill and build the HTML exporter, so that the first notebook this process runs afterwards (a run's
-    roll-up, while the ``--jobs`` workers run the chains) starts warm. Returns the thread; ``join`` it before
-    using the kernel. A failure is logged and left to the notebook's own start, which raises it."""
+    roll-up, while the ``--jobs`` workers run the chains; or the first chain, while this process imports the rest)
+    starts warm. Returns the thread; the kernel's ``execute`` joins it first. A failure is logged and left to the notebook's own start, which raises it."""
     import threading
     chain = shared_kernel(kernel_name, cwd)
 
@@ -249,6 +253,7 @@ def prewarm(kernel_name: str, cwd):
             chain.close()
 
     t = threading.Thread(target=work, name="kernel-prewarm", daemon=True)
+    chain.warming = t
     t.start()
     return t
 

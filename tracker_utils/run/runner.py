@@ -164,6 +164,8 @@ def _chains(p: Params, pairs: list[tuple[str, str]], force: bool, jobs: int, log
         if warm is not None:
             warm.join()
     else:
+        if reuse_mode() == "process":       # the kernel starts on the other core while this process imports papermill
+            prewarm(ensure_kernel(), NOTEBOOK_DIR)
         for a in args:
             outcomes.append(_worker(a))
             _log_outcome(log, len(outcomes), n, outcomes[-1])
