@@ -397,13 +397,14 @@ def queue_ce_pages(moto: Moto, pages: list[dict], account: str = MOTO_ACCOUNT, f
     assert moto.post("/moto-api/static/ce/cost-and-usage-results", {"account_id": account, "results": pages}) == 201
 
 
-def queue_athena_result(moto: Moto, columns: list[str], rows: list[list], region: str = "us-east-1") -> None:
+def queue_athena_result(moto: Moto, columns: list[str], rows: list[list], region: str = "us-east-1",
+                        account: str = MOTO_ACCOUNT) -> None:
     """Athena's answer to the next query: a header row, then the rows (values as strings, None = NULL)."""
     def row(vals):
         return {"Data": [{} if v is None else {"VarCharValue": v if isinstance(v, str) else
                                               ("true" if v is True else "false" if v is False else str(v))}
                          for v in vals]}
-    payload = {"account_id": MOTO_ACCOUNT, "region": region, "results": [{
+    payload = {"account_id": account, "region": region, "results": [{
         "rows": [row(columns)] + [row(r) for r in rows],
         "column_info": [{"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": c, "Label": c,
                          "Type": "varchar", "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": True}
@@ -468,7 +469,7 @@ def duckdb_athena(bucket_root: Path, bucket: str, database: str = "bedrock_logs"
     Like the OpenX JSON SerDe with ``ignore.malformed.json``: one row per non-blank line of every ``.json.gz`` object
     (recursively, so ``data/`` sidecars are read too), the declared columns matched case-insensitively, and a row of
     NULLs for a line that is not JSON of that shape. Plus Athena's ``"$path"`` (``s3://bucket/key``) and the projected
-    partition columns ``log_region`` and ``dt`` from the key path.
+    partition columns ``account``, ``log_region`` and ``dt`` from the key path.
     """
     import duckdb
     con = duckdb.connect()
@@ -481,6 +482,7 @@ def duckdb_athena(bucket_root: Path, bucket: str, database: str = "bedrock_logs"
         CREATE VIEW {database}.{table} AS
         SELECT unnest(TRY(from_json(l.line, '{structure}'))),
                's3://{bucket}/' || substr(l.filename, {strip}) AS "$path",
+               regexp_extract(l.filename, '/AWSLogs/([^/]+)/BedrockModelInvocationLogs/', 1) AS account,
                regexp_extract(l.filename, '/BedrockModelInvocationLogs/([^/]+)/', 1) AS log_region,
                regexp_extract(l.filename, '/BedrockModelInvocationLogs/[^/]+/(\\d{{4}}/\\d{{2}}/\\d{{2}}/\\d{{2}})/', 1) AS dt
         FROM read_csv('{glob}', columns = {{'line': 'VARCHAR'}}, delim = '\\x1f', quote = '', escape = '',

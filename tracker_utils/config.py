@@ -184,6 +184,7 @@ class Account(BaseModel):
     regions: list[str] | None = None
     role_arn: str = ""
     profile: str = ""
+    athena_table: str | None = None     # engine athena: the table over this account's bucket (one per bucket)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -237,6 +238,7 @@ def member_params(p: Params) -> list[Params]:
             logs_prefix=p.logs_prefix if a["logs_prefix"] is None else a["logs_prefix"],
             regions=list(a["regions"] or p.regions), role_arn=a["role_arn"] or p.role_arn,
             profile=a["profile"] or (p.profile if not a["role_arn"] else ""),
+            athena_table=a.get("athena_table") or p.athena_table,
             output_dir=str(resolve_path(p.output_dir) / a["id"])))
     return out
 

@@ -299,7 +299,7 @@ def athena_command(args, out=None) -> int:
     out = out or sys.stdout
     p = load_params(args.params or None, {"endpoint_url": args.endpoint_url} if args.endpoint_url else None)
     if args.athena_command == "show-ddl":
-        print(athena.create_table_sql(p), file=out)
+        print(";\n\n".join(athena.org_table_sql(p)) if p.accounts else athena.create_table_sql(p), file=out)
         return 0
     if args.athena_command == "show-query":
         print(athena.query_text(None, p.athena_database, p.athena_table, with_comments=True), file=out)
