@@ -342,6 +342,8 @@ def doctor_command(args, out=None) -> int:
                            ("regions", args.regions)) if v}
     p = load_params(args.params or None, o)
     until = dt.date.fromisoformat(args.until) if args.until else None
+    if p.accounts:          # an organization: each member account (its role assumed), then the payer's bill once
+        return _doctor_org(p, args, until, out)
     try:
         report = doctor.check(p, p.regions, check_bill=args.check_bill, until=until, days=max(1, args.days))
     except AwsAccessError as e:
@@ -352,6 +354,17 @@ def doctor_command(args, out=None) -> int:
     print(json.dumps(report, indent=1) if args.json else doctor.format_table(report), file=out)
     if args.write_params and not args.json:
         print(f"wrote {report['wrote_params']}: bedrock-tracker run --params {report['wrote_params']}", file=out)
+    return 0 if report["ok"] else 1
+
+
+def _doctor_org(p, args, until, out) -> int:
+    from tracker_utils.collect import doctor_org
+    if args.write_params:
+        print("bedrock-tracker doctor: --write-params writes the params of one account; an organization's params "
+              "list its accounts (see README, organizations)", file=sys.stderr)
+        return 2
+    report = doctor_org.check_org(p, check_bill=args.check_bill, until=until, days=max(1, args.days))
+    print(json.dumps(report, indent=1) if args.json else doctor_org.format_org_table(report), file=out)
     return 0 if report["ok"] else 1
 
 
