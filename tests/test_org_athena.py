@@ -96,8 +96,14 @@ def test_each_members_query_of_the_central_table_reads_its_own_account(org_root,
     assert both == 2
 
 
+ANALYTICS = "888877776666"          # the account holding the one table (athena_role_arn)
+
+
 @pytest.mark.slow
-def test_org_chain_with_engine_athena_over_http_equals_the_ground_truth(aws_env, org_root, tmp_path):
+@pytest.mark.parametrize("where", ["member", "analytics"])
+def test_org_chain_with_engine_athena_over_http_equals_the_ground_truth(aws_env, org_root, tmp_path, where):
+    """``member``: each member's queries in its own account (its role); ``analytics``: every query in the account
+    of ``athena_role_arn``, where the one table over the central bucket is."""
     from moto.athena.models import athena_backends
 
     from tests.test_org_aws import PAYER, _load_org
@@ -109,11 +115,15 @@ def test_org_chain_with_engine_athena_over_http_equals_the_ground_truth(aws_env,
     accounts = [{**a, "role_arn": f"arn:aws:iam::{a['id']}:role/BedrockUsageTracker"} for a in p.accounts]
     ov = {**dataclasses.asdict(p), "accounts": accounts, "source": "aws", "engine": "athena",
           "endpoint_url": aws_env.endpoint, "cost_source": "ce", "output_dir": str(tmp_path / "out"),
-          "payer_role_arn": f"arn:aws:iam::{PAYER}:role/BedrockUsageTrackerBill"}
+          "payer_role_arn": f"arn:aws:iam::{PAYER}:role/BedrockUsageTrackerBill",
+          "athena_role_arn": f"arn:aws:iam::{ANALYTICS}:role/BedrockUsageTrackerAthena" if where == "analytics" else ""}
+    for acct in [ANALYTICS] + [a["id"] for a in accounts]:      # the session's moto: this test's executions only
+        for region in ("us-east-1", "ap-northeast-2"):
+            athena_backends[acct][region].executions.clear()
     for m in config.member_params(config.load_params(None, ov)):
-        for region in m.regions:        # one query per member, region and day: Athena's answer queued in its account
-            cols, rows = _athena_rows(root, m, region, tmp_path)
-            queue_athena_result(aws_env, cols, rows, region=region, account=m.account)
+        for region in m.regions:        # one query per member, region and day: Athena's answer queued where it runs
+            cols, rows = _athena_rows(root, m, region, tmp_path)          # (the runner runs the members in order)
+            queue_athena_result(aws_env, cols, rows, region=region, account=m.account if where == "member" else ANALYTICS)
     calls = tmp_path / "calls.log"
     os.environ[aws.CALL_LOG_ENV] = str(calls)
     try:
@@ -128,12 +138,19 @@ def test_org_chain_with_engine_athena_over_http_equals_the_ground_truth(aws_env,
             assert compare_summary(got, want) == [], (acct, key)
             c = json.loads((out / acct / key / "data" / "collect.json").read_text())
             assert c["engine"] == "athena"
-    # each member's query went to Athena in its own account, with its account as the first execution parameter
-    for m in config.member_params(config.load_params(None, ov)):
-        for region in m.regions:
-            ex = list(athena_backends[m.account][region].executions.values())
-            assert len(ex) == 1 and ex[0].execution_parameters[0] == f"'{m.account}'"
-            assert m.account not in ex[0].query and f"FROM bedrock_logs.{m.athena_table}" in ex[0].query
+    # each member's query went to Athena (in its own account, or the analytics one) with its account as the first
+    # execution parameter
+    members = config.member_params(config.load_params(None, ov))
+    for region in ("us-east-1", "ap-northeast-2"):
+        mine = [m for m in members if region in m.regions]
+        if where == "member":
+            ex = [e for m in mine for e in athena_backends[m.account][region].executions.values()]
+        else:
+            ex = list(athena_backends[ANALYTICS][region].executions.values())
+            assert not any(athena_backends[m.account][region].executions for m in mine)
+        assert [e.execution_parameters[0] for e in ex] == [f"'{m.account}'" for m in mine]
+        for e, m in zip(ex, mine):
+            assert m.account not in e.query and f"FROM bedrock_logs.{m.athena_table}" in e.query
     ops = {tuple(x.split()) for x in calls.read_text().splitlines() if x.strip()}
     assert ("athena", "StartQueryExecution") in ops and ("s3", "ListObjectsV2") not in ops
     from tests.test_accounts_aws import _policy_actions

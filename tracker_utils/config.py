@@ -82,6 +82,7 @@ class Params:
     athena_table: str = "invocations"
     athena_workgroup: str = "primary"
     athena_output: str = ""              # s3://bucket/prefix/ for Athena results
+    athena_role_arn: str = ""            # a role whose account holds the table: every query runs there ("" = each account's)
     app_filter: str = ""                 # only usage of this application (data, never SQL text)
     apps_file: str = "params/apps.yaml"
     budgets_file: str = "params/budgets.yaml"   # monthly budgets (absent: none); see params/budgets.example.yaml

@@ -395,6 +395,17 @@ def result_to_logs(columns: list[str], rows: list[list], info: dict | None = Non
     return logsrc.LogsResult(used=used, late=late, quarantine=quar, quality=quality, files=[])
 
 
+def athena_context(p, region: str, ctx: AwsContext | None = None) -> AwsContext:
+    """Where the queries run: with ``athena_role_arn`` that role (the account holding the table, e.g. the one table
+    over an organization's central bucket), else ``ctx`` (the account's own credentials)."""
+    if not p.athena_role_arn:
+        return ctx if ctx is not None else AwsContext.from_params(p, region)
+    import os
+    return AwsContext.create(region=region, account=p.athena_role_arn.split(":")[4] if p.athena_role_arn.count(":") >= 5
+                             else "", endpoint_url=p.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+                             max_attempts=p.max_attempts, role_arn=p.athena_role_arn)
+
+
 def collect(ctx: AwsContext, cfg) -> logsrc.LogsResult:
     """Aggregate one date and region of invocation logs in Athena (see the module docstring for the contract)."""
     p = cfg.params

@@ -171,7 +171,7 @@ def _aws_sources(cfg: RunConfig) -> _Sources:
     athena_res, objs, skipped = None, [], {}
     if p.engine == "athena":
         from tracker_utils.collect import athena
-        athena_res = athena.collect(ctx, cfg)
+        athena_res = athena.collect(athena.athena_context(p, cfg.region, ctx), cfg)
     else:
         objs, skipped = s3.list_log_objects(ctx, cfg.day, p.window_after_hours)
         listed = {o.key for o in objs}

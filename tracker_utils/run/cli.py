@@ -305,7 +305,7 @@ def athena_command(args, out=None) -> int:
         print(athena.query_text(None, p.athena_database, p.athena_table, with_comments=True), file=out)
         return 0
     try:
-        ids = athena.create_table(AwsContext.from_params(p, p.regions[0]), p)
+        ids = athena.create_table(athena.athena_context(p, p.regions[0], AwsContext.from_params(p, p.regions[0])), p)
     except AwsAccessError as e:
         print(f"bedrock-tracker: {e}", file=sys.stderr)
         return 2
