@@ -58,6 +58,7 @@ _CW_PAGES: dict[str, list] = {}
 LINKED_SERVICES: dict[str, list] = {}
 _BATCH_JOBS: dict[tuple[str, str], dict[str, dict]] = {}      # (account, region) -> jobArn -> summary
 _PATCHED = False
+_CW_LIST_METRICS = None         # moto's own ListMetrics (wrapped by _cw_list_metrics)
 
 
 def _aware(t) -> dt.datetime:
@@ -102,6 +103,36 @@ def _ce_get_dimension_values(self) -> str:
     return json.dumps(out)
 
 
+CW_LINKED: dict[str, set[str]] = {}     # cross-account observability: monitoring account -> its source accounts
+
+
+def _cw_backend(self, account: str | None):
+    """The CloudWatch backend a request reads: the caller's, or (``AccountId`` / ``OwningAccount``) a source
+    account linked to the caller's monitoring account; any other account is refused as AWS does."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    if not account or account == self.current_account:
+        return self.cloudwatch_backend
+    if account not in CW_LINKED.get(self.current_account, set()):
+        from moto.cloudwatch.exceptions import InvalidParameterValue
+        raise InvalidParameterValue(f"account {account} is not a source account of {self.current_account}")
+    return cloudwatch_backends[account][self.region]
+
+
+def _cw_list_metrics(self):
+    """ListMetrics with ``IncludeLinkedAccounts`` + ``OwningAccount`` (moto ignores both): the source's metrics."""
+    from moto.core.responses import ActionResult
+    owning = self._get_param("OwningAccount")
+    if not owning:
+        return _CW_LIST_METRICS(self)
+    if str(self._get_param("IncludeLinkedAccounts")).lower() != "true":
+        from moto.cloudwatch.exceptions import InvalidParameterValue
+        raise InvalidParameterValue("OwningAccount needs IncludeLinkedAccounts")
+    token, metrics = _cw_backend(self, owning).list_metrics(
+        self._get_param("NextToken"), self._get_param("Namespace"), self._get_param("MetricName"),
+        self._get_params().get("Dimensions", []))
+    return ActionResult({"Metrics": metrics, "NextToken": token, "OwningAccounts": [owning] * len(metrics)})
+
+
 def _cw_get_metric_data(self):
     from moto.core.responses import ActionResult
     params = self._get_params()
@@ -114,16 +145,19 @@ def _cw_get_metric_data(self):
     else:
         start, end = _aware(params["StartTime"]), _aware(params["EndTime"])
         desc = (params.get("ScanBy") or "TimestampDescending") == "TimestampDescending"
-        index: dict[tuple, list] = {}
-        for md in self.cloudwatch_backend.get_all_metrics():
-            ts = _aware(md.timestamp)
-            if start <= ts < end:
-                dims = tuple(sorted((d.name, d.value) for d in md.dimensions))
-                index.setdefault((md.namespace, md.name, dims), []).append(md)
+        indexes: dict[str, dict[tuple, list]] = {}
         series = []
         for q in params.get("MetricDataQueries", []):
             if "MetricStat" not in q:
                 raise NotImplementedError("emulator: only MetricStat queries")
+            index = indexes.get(q.get("AccountId") or "")
+            if index is None:      # the series of the query's account (MetricDataQuery.AccountId)
+                index = indexes[q.get("AccountId") or ""] = {}
+                for md in _cw_backend(self, q.get("AccountId")).get_all_metrics():
+                    ts = _aware(md.timestamp)
+                    if start <= ts < end:
+                        dims = tuple(sorted((d.name, d.value) for d in md.dimensions))
+                        index.setdefault((md.namespace, md.name, dims), []).append(md)
             ms = q["MetricStat"]
             m = ms["Metric"]
             dims = tuple(sorted((d["Name"], d["Value"]) for d in m.get("Dimensions", []) or []))
@@ -237,6 +271,9 @@ def patch_moto() -> None:
     ServiceQuotasResponse.list_service_quotas = _sq_list_service_quotas
     CostExplorerResponse.get_dimension_values = _ce_get_dimension_values
     CloudWatchResponse.get_metric_data = _cw_get_metric_data
+    global _CW_LIST_METRICS
+    _CW_LIST_METRICS = CloudWatchResponse.list_metrics
+    CloudWatchResponse.list_metrics = _cw_list_metrics
     AthenaResponse.get_query_results = _athena_get_query_results
     BedrockResponse.list_model_invocation_jobs = _bedrock_list_model_invocation_jobs
     from moto.bedrock import urls as bedrock_urls      # the route, before the server builds its URL map
@@ -397,13 +434,14 @@ def queue_ce_pages(moto: Moto, pages: list[dict], account: str = MOTO_ACCOUNT, f
     assert moto.post("/moto-api/static/ce/cost-and-usage-results", {"account_id": account, "results": pages}) == 201
 
 
-def queue_athena_result(moto: Moto, columns: list[str], rows: list[list], region: str = "us-east-1") -> None:
+def queue_athena_result(moto: Moto, columns: list[str], rows: list[list], region: str = "us-east-1",
+                        account: str = MOTO_ACCOUNT) -> None:
     """Athena's answer to the next query: a header row, then the rows (values as strings, None = NULL)."""
     def row(vals):
         return {"Data": [{} if v is None else {"VarCharValue": v if isinstance(v, str) else
                                               ("true" if v is True else "false" if v is False else str(v))}
                          for v in vals]}
-    payload = {"account_id": MOTO_ACCOUNT, "region": region, "results": [{
+    payload = {"account_id": account, "region": region, "results": [{
         "rows": [row(columns)] + [row(r) for r in rows],
         "column_info": [{"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": c, "Label": c,
                          "Type": "varchar", "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": True}
@@ -468,7 +506,7 @@ def duckdb_athena(bucket_root: Path, bucket: str, database: str = "bedrock_logs"
     Like the OpenX JSON SerDe with ``ignore.malformed.json``: one row per non-blank line of every ``.json.gz`` object
     (recursively, so ``data/`` sidecars are read too), the declared columns matched case-insensitively, and a row of
     NULLs for a line that is not JSON of that shape. Plus Athena's ``"$path"`` (``s3://bucket/key``) and the projected
-    partition columns ``log_region`` and ``dt`` from the key path.
+    partition columns ``account``, ``log_region`` and ``dt`` from the key path.
     """
     import duckdb
     con = duckdb.connect()
@@ -481,6 +519,7 @@ def duckdb_athena(bucket_root: Path, bucket: str, database: str = "bedrock_logs"
         CREATE VIEW {database}.{table} AS
         SELECT unnest(TRY(from_json(l.line, '{structure}'))),
                's3://{bucket}/' || substr(l.filename, {strip}) AS "$path",
+               regexp_extract(l.filename, '/AWSLogs/([^/]+)/BedrockModelInvocationLogs/', 1) AS account,
                regexp_extract(l.filename, '/BedrockModelInvocationLogs/([^/]+)/', 1) AS log_region,
                regexp_extract(l.filename, '/BedrockModelInvocationLogs/[^/]+/(\\d{{4}}/\\d{{2}}/\\d{{2}}/\\d{{2}})/', 1) AS dt
         FROM read_csv('{glob}', columns = {{'line': 'VARCHAR'}}, delim = '\\x1f', quote = '', escape = '',
@@ -502,5 +541,5 @@ def run_duckdb(con, athena_sql: str, values: list) -> tuple[list[str], list[list
     return cols, [list(r) for r in cur.fetchall()]
 
 
-__all__ = ["EMULATOR", "SERVICE_QUOTAS", "Moto", "put_demo_latency", "aws_demo", "aws_env", "demo_metric_points", "duckdb_athena", "duckdb_sql",
+__all__ = ["CW_LINKED", "EMULATOR", "SERVICE_QUOTAS", "Moto", "put_demo_latency", "aws_demo", "aws_env", "demo_metric_points", "duckdb_athena", "duckdb_sql",
            "patch_moto", "put_metrics", "put_objects", "queue_athena_result", "queue_ce_pages", "run_duckdb", "upload_tree"]

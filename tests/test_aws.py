@@ -491,7 +491,7 @@ def test_athena_query_equals_local_reader_on_duckdb(small_demo, tmp_path):
             sql = athena.query_text(cfg)
             tree = sqlglot.parse_one(sql, read="trino")
             marks = list(tree.find_all(exp.Placeholder))
-            assert len(marks) == 6 and all(m.find_ancestor(exp.Where) for m in marks)    # Athena: `?` only in WHERE
+            assert len(marks) == 7 and all(m.find_ancestor(exp.Where) for m in marks)    # Athena: `?` only in WHERE
             scans = [t for t in tree.find_all(exp.Table) if t.name == "invocations"]
             assert len(scans) == 1 and not any(c.alias_or_name in ("raw",) for c in tree.find_all(exp.CTE))
             cols, rows = run_duckdb(con, sql, athena.query_values(cfg))
@@ -564,7 +564,7 @@ def test_athena_engine_on_moto_pages_beyond_1000_rows(aws_env, big_demo, tmp_pat
     assert inj.done == {"athena": 2}
     assert len(rec.ops("athena", "GetQueryResults")) >= 2
     start = rec.ops("athena", "StartQueryExecution")[0][2]
-    assert start["ExecutionParameters"] == ["'us-east-1'", "'2026/10/07/00'", "'2026/10/08/02'", "'*'", "'*'", "'*'"]
+    assert start["ExecutionParameters"] == [f"'{spec.account}'", "'us-east-1'", "'2026/10/07/00'", "'2026/10/08/02'", "'*'", "'*'", "'*'"]
     assert start["QueryString"] == athena.query_text(cfg) and not any(k in start["QueryString"] for k in athena.LITERALS)
     local = local_logs(root, spec, cfg)
     assert local.quality["records_duplicate"] > 0 and local.quality["records_malformed"] == 2
@@ -589,9 +589,10 @@ def test_pricing_weights_athena_groups_by_records(big_demo, tmp_path):
 def test_athena_create_table_statement(aws_env, monkeypatch):
     p = config.load_params(None, {"regions": ["us-east-1", "ap-northeast-2"]})
     ddl = athena.create_table_sql(p)
-    assert "LOCATION 's3://demo-bedrock-logs/bedrock/invocation-logs/AWSLogs/123456789012/BedrockModelInvocationLogs/'" in ddl
-    assert "'storage.location.template' = 's3://demo-bedrock-logs/bedrock/invocation-logs/AWSLogs/123456789012/" \
+    assert "LOCATION 's3://demo-bedrock-logs/bedrock/invocation-logs/AWSLogs/'" in ddl
+    assert "'storage.location.template' = 's3://demo-bedrock-logs/bedrock/invocation-logs/AWSLogs/${account}/" \
            "BedrockModelInvocationLogs/${log_region}/${dt}/'" in ddl
+    assert "'projection.account.values' = '123456789012'" in ddl
     assert "'projection.log_region.values' = 'us-east-1,ap-northeast-2'" in ddl and "yyyy/MM/dd/HH" in ddl
     for bad in ({"athena_table": "x; DROP TABLE y"}, {"logs_prefix": "a'b"}, {"athena_database": "db-1"}):
         with pytest.raises((ValueError, config.ParamError)):
@@ -630,7 +631,7 @@ def test_app_filter_injection_is_a_parameter(aws_env, small_demo, tmp_path, monk
     # the same value pasted into the text (what the seed tool did) returns every row: the test has teeth
     pasted = sql.replace("? = '*'", "'' = '*'").replace("contains(split(?, '|'), identity.arn)",
                                                          f"identity.arn LIKE '%{INJECTION}%'")
-    cols2, rows2 = run_duckdb(con, pasted, athena.query_values(cfg, principal)[:3] + [principal])
+    cols2, rows2 = run_duckdb(con, pasted, athena.query_values(cfg, principal)[:4] + [principal])
     assert athena.result_to_logs(cols2, rows2).quality["records_used"] == 300
     # Athena on moto: the value travels in ExecutionParameters only
     queue_athena_result(moto, cols, rows)
@@ -639,7 +640,7 @@ def test_app_filter_injection_is_a_parameter(aws_env, small_demo, tmp_path, monk
     monkeypatch.setattr(athena, "POLL_FIRST", 0.01)
     got = athena.collect(moto.ctx("us-east-1", account=spec.account), cfg)
     start = rec.ops("athena", "StartQueryExecution")[0][2]
-    assert start["ExecutionParameters"][3:] == ["'%'' OR ''1''=''1'"] * 3
+    assert start["ExecutionParameters"][4:] == ["'%'' OR ''1''=''1'"] * 3
     assert INJECTION not in start["QueryString"] and "1'='1" not in start["QueryString"]
     assert got.used.empty
     # an application of apps.yaml becomes its exact role / user names; a glob or metadata rule cannot pre-filter

@@ -29,6 +29,8 @@ def _load_org(moto, root) -> None:
         folder = root / "s3" / bucket
         put_objects(moto, bucket, ((p.relative_to(folder).as_posix(), p.read_bytes())
                                    for p in sorted(folder.rglob("*")) if p.is_file()))
+    for f in sorted((root / "cloudwatch").glob("*/*/*.json")):     # each member's metrics, loaded afresh (the
+        cloudwatch_backends[f.parent.parent.name][f.parent.name].metric_data = []     # moto server is per session)
     for f in sorted((root / "cloudwatch").glob("*/*/*.json")):
         acct, region = f.parent.parent.name, f.parent.name
         df = cwsrc.parse_metric_data(json.loads(f.read_text()))

@@ -93,7 +93,9 @@ def test_an_account_absent_from_the_bill_is_stated_and_redaction_aliases_account
     shared = dataclasses.replace(load_params(None, ov), redact=True, output_dir=str(tmp_path))
     write_organization(shared, [dataclasses.replace(m, output_dir=str(out / m.account)) for m in member_params(
         load_params(None, ov))], [])
-    text = (tmp_path / "organization.json").read_text() + (tmp_path / "index.html").read_text()
+    text = (tmp_path / "organization.json").read_text() + (tmp_path / "index.html").read_text() + \
+        (tmp_path / "periods" / "2026-11" / "rollup.html").read_text() + \
+        (tmp_path / "periods" / "2026-11" / "rollup.json").read_text()
     for acct in ("111122223333", "444455556666", "777788889999", "210987654321"):
         assert acct not in text
     assert "account-" in text
@@ -130,3 +132,50 @@ def test_rollup_of_an_organization_rolls_up_each_member_and_the_organization(org
     assert all(r["status"] == "complete" for r in res["accounts"].values())
     doc = json.loads((out / "organization.json").read_text())
     assert Decimal(doc["organization_total_usd"]) == Decimal(truth["consolidated_total"])
+
+
+def _table_rows(page: str, heading: str) -> list[list[str]]:
+    """The body rows of the table under ``<h2>heading</h2>``, each cell as its visible text."""
+    import html
+    import re
+    part = page.split(f"<h2>{heading}</h2>", 1)[1].split("</table>", 1)[0]
+    body = part.split("<tbody>", 1)[1]
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+            for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+@pytest.mark.slow
+def test_organization_period_rollup_has_an_account_column_and_totals_the_consolidated_bill(org_run):
+    from tracker_utils.money import cents
+    _, out, _, truth, _, _ = org_run
+    folder = out / "periods" / "2026-11"
+    doc = json.loads((folder / "rollup.json").read_text())
+    want = Decimal(truth["consolidated_total"])
+    assert Decimal(doc["organization_total_usd"]) == want and doc["balanced"] and doc["complete"]
+    assert doc["accounts_billed_usd"] == doc["organization_total_usd"]     # the accounts' exact bills add up to it
+    per = {a["account"]: a for a in doc["accounts"]}
+    assert set(per) == set(truth["accounts"]) | set(truth["not_logged"])
+    for acct, t in truth["accounts"].items():                       # each member: its reports' billed cost
+        runs = t["runs"].values()
+        assert abs(Decimal(per[acct]["billed_usd"]) - sum(Decimal(r["totals"]["billed_cost_usd"]) for r in runs)) \
+            <= Decimal("0.000001") * len(runs), acct
+        assert per[acct]["reports"] == len(runs) and per[acct]["logged"]
+    sandbox = per["210987654321"]
+    assert not sandbox["logged"] and sandbox["reports"] == 0
+    assert abs(Decimal(sandbox["billed_usd"]) - sum(Decimal(v) for v in truth["not_logged"]["210987654321"].values())) \
+        <= Decimal("0.000001") * len(truth["not_logged"]["210987654321"])
+    assert {(r["account"], r["region"]) for r in doc["regions"]} == {
+        (a, k.split("/")[1]) for a, t in truth["accounts"].items() for k in t["runs"]} | {
+        (a, k.split("/")[1]) for a, runs in truth["not_logged"].items() for k in runs}
+    # the page: an account column, one row per account and the organization's, whose cents are the bill rounded once
+    page = (folder / "rollup.html").read_text()
+    assert f"organization total <b><span title='{doc['organization_total_usd']} USD'>{cents(want)}</span></b>" in page
+    rows = _table_rows(page, "Accounts")
+    assert [r[0] for r in rows] == sorted(per) + ["organization"]
+    shown = [Decimal(r[4].replace("$", "").replace(",", "")) for r in rows]
+    assert shown[-1] == Decimal(cents(want).replace("$", "").replace(",", "")) == sum(shown[:-1])
+    regions = _table_rows(page, "Accounts and regions")
+    assert len(regions) == len(doc["regions"]) + 1 and regions[-1][0] == "organization"
+    assert sum(Decimal(r[3].replace("$", "").replace(",", "")) for r in regions[:-1]) == shown[-1]
+    index = (out / "index.html").read_text()
+    assert "periods/2026-11/rollup.html" in index and "{{" not in index + page

@@ -82,6 +82,7 @@ class Params:
     athena_table: str = "invocations"
     athena_workgroup: str = "primary"
     athena_output: str = ""              # s3://bucket/prefix/ for Athena results
+    athena_role_arn: str = ""            # a role whose account holds the table: every query runs there ("" = each account's)
     app_filter: str = ""                 # only usage of this application (data, never SQL text)
     apps_file: str = "params/apps.yaml"
     budgets_file: str = "params/budgets.yaml"   # monthly budgets (absent: none); see params/budgets.example.yaml
@@ -100,6 +101,9 @@ class Params:
     payer_profile: str = ""              # aws, consolidated_bill: the profile that reads the payer's bill ("" = chain)
     payer_role_arn: str = ""             # ...or a role in the management (payer) account to assume for it
     accounts: list = field(default_factory=list)   # an organization: member accounts (see Account); [] = one account
+    cloudwatch_account: str = ""         # aws: read CloudWatch through this monitoring account (cross-account observability)
+    cloudwatch_role_arn: str = ""        # ...assuming this role in it ("" = its role_arn / profile in accounts:, or the chain)
+    cloudwatch_profile: str = ""         # ...or this profile
 
     @property
     def dates(self) -> list[str]:
@@ -184,6 +188,7 @@ class Account(BaseModel):
     regions: list[str] | None = None
     role_arn: str = ""
     profile: str = ""
+    athena_table: str | None = None     # engine athena: the table over this account's bucket (one per bucket)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -229,7 +234,9 @@ def member_params(p: Params) -> list[Params]:
     import dataclasses
     if not p.accounts:
         return [p]
-    out = []
+    out, cw = [], next((a for a in p.accounts if a["id"] == p.cloudwatch_account), {})   # the monitoring account's
+    cw = {} if p.cloudwatch_role_arn or p.cloudwatch_profile else {     # credentials, unless set at the top level
+        "cloudwatch_role_arn": cw.get("role_arn", ""), "cloudwatch_profile": cw.get("profile", "")}
     for a in p.accounts:
         out.append(dataclasses.replace(
             p, accounts=[], account=a["id"], consolidated_bill=True,
@@ -237,6 +244,8 @@ def member_params(p: Params) -> list[Params]:
             logs_prefix=p.logs_prefix if a["logs_prefix"] is None else a["logs_prefix"],
             regions=list(a["regions"] or p.regions), role_arn=a["role_arn"] or p.role_arn,
             profile=a["profile"] or (p.profile if not a["role_arn"] else ""),
+            athena_table=a.get("athena_table") or p.athena_table,
+            **cw,
             output_dir=str(resolve_path(p.output_dir) / a["id"])))
     return out
 
@@ -361,8 +370,9 @@ def validate(p: Params) -> None:
     bad = [r for m in member_params(p) for r in m.regions if r not in KNOWN_REGIONS]
     if bad:
         raise ParamError(f"regions: unknown region(s) {', '.join(bad)}")
-    if not re.fullmatch(r"\d{12}", p.account):
-        raise ParamError(f"account: {p.account!r} is not a 12-digit AWS account id")
+    for key in ("account", "cloudwatch_account"):
+        if (key == "account" or p.cloudwatch_account) and not re.fullmatch(r"\d{12}", getattr(p, key)):
+            raise ParamError(f"{key}: {getattr(p, key)!r} is not a 12-digit AWS account id")
     if p.cost_source == "cur" and not p.cur and p.source != "aws":   # with source aws: found with ListExports
         raise ParamError("cur: a CUR 2.0 export path or s3:// URI is needed when cost_source is cur")
     if p.source in {"demo", "local"}:

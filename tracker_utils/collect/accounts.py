@@ -51,6 +51,21 @@ def payer_context(p):
                              profile=p.payer_profile, max_attempts=p.max_attempts, role_arn=p.payer_role_arn)
 
 
+def monitoring_context(p, region: str):
+    """``(ctx, source account)`` reading CloudWatch through the monitoring account ``cloudwatch_account``
+    (cross-account observability: ``cloudwatch_role_arn`` assumed, or ``cloudwatch_profile``, or the chain), or
+    ``(None, "")`` when metrics are read in the account itself (no ``cloudwatch_account``, or it is this account)."""
+    import os
+
+    from tracker_utils.collect.aws import AwsContext
+    if not p.cloudwatch_account or p.cloudwatch_account == p.account:
+        return None, ""
+    ctx = AwsContext.create(region=region, account=p.cloudwatch_account,
+                            endpoint_url=p.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+                            profile=p.cloudwatch_profile, max_attempts=p.max_attempts, role_arn=p.cloudwatch_role_arn)
+    return ctx, p.account
+
+
 def fetch_linked_cost_explorer(ctx, day, cache_dir, now=None) -> dict:
     """The payer's Bedrock bill of ``day`` per member account: one GetCostAndUsage request per Bedrock service,
     grouped by [LINKED_ACCOUNT, USAGE_TYPE] (the API takes two GroupBy dimensions), every page. Each request costs

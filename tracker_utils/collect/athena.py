@@ -10,7 +10,8 @@ partition values are Athena execution parameters: nothing a user types is pasted
 written into the text are three integers the kit computes: the day's bounds and the collection time).
 
 The optional table (``tracker_utils/collect/sql/create_table.sql``) uses partition projection over the log prefix
-(``log_region`` enum, ``dt`` = ``YYYY/MM/DD/HH`` from the key path); create it once with
+(``account`` and ``log_region`` enums, ``dt`` = ``YYYY/MM/DD/HH`` from the key path; an organization's central
+bucket is one table whose ``account`` lists its members, each query filters on its own); create it once with
 ``python -m tracker_utils.collect.athena create-table --params params/my-account.yaml``.
 
 :func:`collect` returns a :class:`~tracker_utils.collect.logs.LogsResult` whose ``used`` and ``late`` frames have the
@@ -130,7 +131,7 @@ def query_values(cfg, principal: str = ALL) -> list:
     """The execution parameters of daily_usage.sql, in order, as Python values (see the file's header)."""
     t0 = cfg.day_start
     last = t0 + dt.timedelta(hours=24 + cfg.params.window_after_hours - 1)
-    return [cfg.region, f"{t0:%Y/%m/%d/%H}", f"{last:%Y/%m/%d/%H}", principal, principal, principal]
+    return [cfg.params.account, cfg.region, f"{t0:%Y/%m/%d/%H}", f"{last:%Y/%m/%d/%H}", principal, principal, principal]
 
 
 def athena_parameter(value) -> str:
@@ -144,28 +145,58 @@ def athena_parameter(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def create_table_sql(params, regions: list[str] | None = None, database: str | None = None) -> str:
-    """The CREATE EXTERNAL TABLE statement for the configured bucket, prefix, account and regions (all validated)."""
+def create_table_sql(params, regions: list[str] | None = None, database: str | None = None,
+                     accounts: list[str] | None = None) -> str:
+    """The CREATE EXTERNAL TABLE statement for the configured bucket, prefix, accounts (default: ``params.account``;
+    several for a central bucket) and regions (all validated)."""
     from tracker_utils.config import KNOWN_REGIONS
-    bucket, prefix, account = params.logs_bucket, params.logs_prefix.strip("/"), params.account
+    bucket, prefix = params.logs_bucket, params.logs_prefix.strip("/")
+    accounts = list(accounts or [params.account])
     if not BUCKET.fullmatch(bucket or ""):
         raise ValueError(f"logs_bucket: {bucket!r} is not a valid S3 bucket name")
     if not PREFIX.fullmatch(prefix):
         raise ValueError(f"logs_prefix: {prefix!r} has characters the DDL cannot hold")
-    if not re.fullmatch(r"\d{12}", account or ""):
-        raise ValueError(f"account: {account!r} is not a 12-digit account id")
+    for account in accounts:
+        if not re.fullmatch(r"\d{12}", account or ""):
+            raise ValueError(f"account: {account!r} is not a 12-digit account id")
     regions = list(regions or params.regions)
     bad = [r for r in regions if r not in KNOWN_REGIONS]
     if bad:
         raise ValueError(f"regions: unknown {bad}")
-    base = (prefix + "/" if prefix else "") + f"AWSLogs/{account}/BedrockModelInvocationLogs/"
+    base = (prefix + "/" if prefix else "") + "AWSLogs/"
     sql = DDL_FILE.read_text()
     for k, v in {"{database}": _ident(database or params.athena_database, "athena_database"),
                  "{table}": _ident(params.athena_table, "athena_table"),
-                 "{location}": f"s3://{bucket}/{base}", "{regions}": ",".join(regions),
-                 "{first_hour}": FIRST_HOUR}.items():
+                 "{location}": f"s3://{bucket}/{base}", "{accounts}": ",".join(accounts),
+                 "{regions}": ",".join(regions), "{first_hour}": FIRST_HOUR}.items():
         sql = sql.replace(k, v)
     return strip_comments(sql)
+
+
+def org_tables(p) -> list[dict]:
+    """The tables of a run: one per (database, table), over one bucket and prefix, with every account that logs
+    there (a central bucket: several) and the union of their regions. Each: {"params", "accounts", "regions"}.
+    Two accounts naming one table over different buckets or prefixes is an error: the table holds one location, and
+    the other account's queries would find nothing (its usage silently missing)."""
+    from tracker_utils.config import member_params
+    tables: dict[tuple, dict] = {}
+    for m in member_params(p):
+        key = (_ident(m.athena_database, "athena_database"), _ident(m.athena_table, "athena_table"))
+        t = tables.setdefault(key, {"params": m, "accounts": [], "regions": []})
+        first = t["params"]
+        if (first.logs_bucket, first.logs_prefix.strip("/")) != (m.logs_bucket, m.logs_prefix.strip("/")):
+            raise ValueError(f"athena_table: accounts {first.account} (s3://{first.logs_bucket}/{first.logs_prefix}) "
+                             f"and {m.account} (s3://{m.logs_bucket}/{m.logs_prefix}) name one table "
+                             f"{key[0]}.{key[1]} over two locations; set athena_table on the account of the other "
+                             "bucket")
+        t["accounts"].append(m.account)
+        t["regions"] += [r for r in m.regions if r not in t["regions"]]
+    return list(tables.values())
+
+
+def org_table_sql(p) -> list[str]:
+    """The CREATE EXTERNAL TABLE statements of a run (one per table of :func:`org_tables`)."""
+    return [create_table_sql(t["params"], t["regions"], accounts=t["accounts"]) for t in org_tables(p)]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -239,7 +270,8 @@ def create_table(ctx: AwsContext, params, regions: list[str] | None = None) -> l
     """CREATE DATABASE IF NOT EXISTS and CREATE EXTERNAL TABLE IF NOT EXISTS (partition projection). Returns query ids."""
     db = _ident(params.athena_database, "athena_database")
     ids = []
-    for sql in (f"CREATE DATABASE IF NOT EXISTS {db}", create_table_sql(params, regions)):
+    ddl = org_table_sql(params) if params.accounts and not regions else [create_table_sql(params, regions)]
+    for sql in [f"CREATE DATABASE IF NOT EXISTS {db}"] + ddl:
         _, _, info = run_query(ctx, sql, None, database=db if ids else "default", workgroup=params.athena_workgroup,
                                output=params.athena_output)
         ids.append(info["query_execution_id"])
@@ -361,6 +393,17 @@ def result_to_logs(columns: list[str], rows: list[list], info: dict | None = Non
         quality["athena"] = dict(info)
     quar = pd.DataFrame(columns=logsrc.QUARANTINE_COLUMNS)
     return logsrc.LogsResult(used=used, late=late, quarantine=quar, quality=quality, files=[])
+
+
+def athena_context(p, region: str, ctx: AwsContext | None = None) -> AwsContext:
+    """Where the queries run: with ``athena_role_arn`` that role (the account holding the table, e.g. the one table
+    over an organization's central bucket), else ``ctx`` (the account's own credentials)."""
+    if not p.athena_role_arn:
+        return ctx if ctx is not None else AwsContext.from_params(p, region)
+    import os
+    return AwsContext.create(region=region, account=p.athena_role_arn.split(":")[4] if p.athena_role_arn.count(":") >= 5
+                             else "", endpoint_url=p.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+                             max_attempts=p.max_attempts, role_arn=p.athena_role_arn)
 
 
 def collect(ctx: AwsContext, cfg) -> logsrc.LogsResult:

@@ -208,7 +208,7 @@ def _jsonable(o):
 # ---------------------------------------------------------------------------------------------------------------------
 # CloudWatch AWS/Bedrock
 # ---------------------------------------------------------------------------------------------------------------------
-def fetch_cloudwatch(ctx: AwsContext, day: dt.date) -> dict:
+def fetch_cloudwatch(ctx: AwsContext, day: dt.date, account: str = "") -> dict:
     """Hourly Sum of every ``AWS/Bedrock`` usage and delivery metric ListMetrics finds, for one day.
 
     No model list is hard-coded: ListMetrics (every page) names the ModelIds, both spellings of the cache metrics
@@ -217,18 +217,22 @@ def fetch_cloudwatch(ctx: AwsContext, day: dt.date) -> dict:
     :func:`merge_metric_data_pages`). Returns the recorded form the demo holds (ISO strings for times).
     Note: ListMetrics only returns metrics with data points in the last two weeks; collect a day within 14 days (the
     raw record in ``data/raw/`` keeps it replayable afterwards).
+    ``account``: ``ctx`` is a monitoring account (cross-account observability) and this is the source account read
+    through it: ListMetrics with ``IncludeLinkedAccounts`` and ``OwningAccount``, every query with ``AccountId``.
     """
     cw = ctx.client("cloudwatch")
     t0, t1 = cwsrc.day_window(day)
     lm_pages = []
+    linked = {"IncludeLinkedAccounts": True, "OwningAccount": account} if account else {}
     try:
-        for page in cw.get_paginator("list_metrics").paginate(Namespace="AWS/Bedrock"):
+        for page in cw.get_paginator("list_metrics").paginate(Namespace="AWS/Bedrock", **linked):
             lm_pages.append(_jsonable(page))
     except aws_errors() as e:
         raise explain(e, "cloudwatch", "ListMetrics") from None
-    queries = cwsrc.metric_queries(lm_pages)
-    ops_queries = cwsrc.operations_queries(lm_pages)     # latency percentiles, 1-minute sums (the operations view)
+    queries = cwsrc.metric_queries(lm_pages, account)
+    ops_queries = cwsrc.operations_queries(lm_pages, account)   # latency percentiles, 1-minute sums (operations view)
     return {"region": ctx.region, "date": day.isoformat(), "namespace": "AWS/Bedrock", "period": 3600,
+            **({"monitoring_account": ctx.account, "source_account": account} if account else {}),
             "start": t0.isoformat(), "end": t1.isoformat(), "list_metrics": lm_pages,
             "get_metric_data": {"queries": queries, "pages": _metric_data(cw, queries, t0, t1)},
             "operations": {"queries": ops_queries, "pages": _metric_data(cw, ops_queries, t0, t1)}}

@@ -25,8 +25,10 @@ WANTED = set(USAGE_METRICS) | set(DELIVERY_METRICS) | set(CANONICAL)
 COLUMNS = ["hour", "model_id", "metric", "value"]
 
 
-def metric_queries(list_metrics_pages: list[dict]) -> list[dict]:
-    """GetMetricData queries (hourly Sum) for every usage and delivery metric ListMetrics discovered."""
+def metric_queries(list_metrics_pages: list[dict], account: str = "") -> list[dict]:
+    """GetMetricData queries (hourly Sum) for every usage and delivery metric ListMetrics discovered. ``account``:
+    read through a monitoring account (cross-account observability), each query names the source account
+    (``MetricDataQuery.AccountId``)."""
     seen, queries = set(), []
     for page in list_metrics_pages:
         for m in page.get("Metrics", []):
@@ -41,7 +43,8 @@ def metric_queries(list_metrics_pages: list[dict]) -> list[dict]:
             seen.add(key)
             queries.append({"Id": f"m{len(queries)}", "ReturnData": True,
                             "MetricStat": {"Metric": {"Namespace": "AWS/Bedrock", "MetricName": m["MetricName"],
-                                                      "Dimensions": dims}, "Period": 3600, "Stat": "Sum"}})
+                                                      "Dimensions": dims}, "Period": 3600, "Stat": "Sum"},
+                            **({"AccountId": account} if account else {})})
     return queries
 
 
@@ -90,15 +93,16 @@ MINUTE_METRICS = ("Invocations", "InputTokenCount", "OutputTokenCount")
 OPS_COLUMNS = ["time", "model_id", "metric", "stat", "period", "value"]
 
 
-def operations_queries(list_metrics_pages: list[dict]) -> list[dict]:
+def operations_queries(list_metrics_pages: list[dict], account: str = "") -> list[dict]:
     """GetMetricData queries of the operations view, per ModelId that ListMetrics names: ``InvocationLatency``
     p50/p90/p99 (extended statistics) hourly and for the day, and 1-minute ``Sum`` s of the invocations and tokens
-    (the peak minute, for quota headroom)."""
+    (the peak minute, for quota headroom). ``account``: as in :func:`metric_queries`."""
     seen, queries = set(), []
 
     def add(metric, dims, period, stat):
         queries.append({"Id": f"o{len(queries)}", "ReturnData": True, "MetricStat": {"Metric": {
-            "Namespace": "AWS/Bedrock", "MetricName": metric, "Dimensions": dims}, "Period": period, "Stat": stat}})
+            "Namespace": "AWS/Bedrock", "MetricName": metric, "Dimensions": dims}, "Period": period, "Stat": stat},
+            **({"AccountId": account} if account else {})})
     for page in list_metrics_pages:
         for m in page.get("Metrics", []):
             dims = m.get("Dimensions") or []

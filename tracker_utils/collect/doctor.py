@@ -50,8 +50,9 @@ class Row:
 
 
 def check(params, regions: list[str] | None = None, check_bill: bool = False, until: dt.date | None = None,
-          days: int = DAYS) -> dict:
-    """Every check for the account and each region (see the module docstring)."""
+          days: int = DAYS, bill: bool = True) -> dict:
+    """Every check for the account and each region (see the module docstring). ``bill`` False: no bill row (an
+    organization's member: the bill is the payer's, checked once, see :mod:`tracker_utils.collect.doctor_org`)."""
     regions = list(regions or params.regions)
     until = until or dt.datetime.now(dt.timezone.utc).date()
     rows: list[Row] = []
@@ -69,9 +70,10 @@ def check(params, regions: list[str] | None = None, check_bill: bool = False, un
             discovered[region] = {"logs_bucket": conf["s3_bucket"], "logs_prefix": conf["s3_prefix"]}
         _params_match(params, region, conf, rows)
         _guard(rows, region, "log objects", _log_objects, ctx, params, conf, account, until, days, rows)
-        models = _guard(rows, region, "cloudwatch", _cloudwatch, ctx, rows)
+        models = _guard(rows, region, "cloudwatch", _cloudwatch, ctx, rows, params)
         _guard(rows, region, "quotas", _quotas, ctx, models or [], rows)
-    _guard(rows, "", "bill", _bill, params, regions[0], check_bill, until, rows)
+    if bill:
+        _guard(rows, "", "bill", _bill, params, regions[0], check_bill, until, rows)
     return {"account": ident.get("account", ""), "arn": ident.get("arn", ""), "regions": regions,
             "until": until.isoformat(), "days": days, "checks": [asdict(r) for r in rows],
             "discovered": discovered, "ok": not any(r.status == "fail" for r in rows)}
@@ -215,11 +217,15 @@ def _read_one(ctx: AwsContext, found: dict, rows: list[Row]) -> None:
     rows.append(Row(ctx.region, "read object", "ok", f"s3:GetObject allowed on s3://{found['bucket']}/{found['key']}"))
 
 
-def _cloudwatch(ctx: AwsContext, rows: list[Row]) -> None:
-    cw = ctx.client("cloudwatch")
+def _cloudwatch(ctx: AwsContext, rows: list[Row], params=None) -> None:
+    """With ``cloudwatch_account`` the metrics are read as a run reads them: through the monitoring account."""
+    from tracker_utils.collect.accounts import monitoring_context
+    mon, source = monitoring_context(params, ctx.region) if params is not None else (None, "")
+    cw = (mon or ctx).client("cloudwatch")
+    linked = {"IncludeLinkedAccounts": True, "OwningAccount": source} if source else {}
     models, delivery = set(), set()
     try:
-        for page in cw.get_paginator("list_metrics").paginate(Namespace="AWS/Bedrock"):
+        for page in cw.get_paginator("list_metrics").paginate(Namespace="AWS/Bedrock", **linked):
             for m in page.get("Metrics", []) or []:
                 dims = {d["Name"]: d["Value"] for d in m.get("Dimensions") or []}
                 if "ModelId" in dims:
@@ -234,16 +240,18 @@ def _cloudwatch(ctx: AwsContext, rows: list[Row]) -> None:
         cw.get_metric_data(StartTime=t1 - dt.timedelta(hours=1), EndTime=t1, MetricDataQueries=[{
             "Id": "doctor", "ReturnData": True, "MetricStat": {"Metric": {"Namespace": "AWS/Bedrock",
                                                                           "MetricName": "Invocations"},
-                                                               "Period": 3600, "Stat": "Sum"}}])
+                                                               "Period": 3600, "Stat": "Sum"},
+            **({"AccountId": source} if source else {})}])
     except aws_errors() as e:
         rows.append(Row(ctx.region, "cloudwatch", "fail", str(explain(e, "cloudwatch", "GetMetricData"))))
         return
     shown = ", ".join(sorted(models)[:8]) + (f" and {len(models) - 8} more" if len(models) > 8 else "")
     dl = (f"delivery metrics: {', '.join(sorted(delivery))}" if delivery
           else "no delivery metrics (ModelInvocationLogsS3Delivery*): delivery cannot be checked against them")
+    via = f" through monitoring account {mon.account}" if source else ""
     if models:
         rows.append(Row(ctx.region, "cloudwatch", "ok" if delivery else "warn",
-                        f"{count(len(models), 'model')} seen in AWS/Bedrock ({shown}); {dl}"))
+                        f"{count(len(models), 'model')} seen in AWS/Bedrock{via} ({shown}); {dl}"))
         return sorted(models)
     else:
         rows.append(Row(ctx.region, "cloudwatch", "warn", f"no AWS/Bedrock model metrics in the last two weeks: "

@@ -171,13 +171,15 @@ def _aws_sources(cfg: RunConfig) -> _Sources:
     athena_res, objs, skipped = None, [], {}
     if p.engine == "athena":
         from tracker_utils.collect import athena
-        athena_res = athena.collect(ctx, cfg)
+        athena_res = athena.collect(athena.athena_context(p, cfg.region, ctx), cfg)
     else:
         objs, skipped = s3.list_log_objects(ctx, cfg.day, p.window_after_hours)
         listed = {o.key for o in objs}
         objs += [s3.handed_object(ctx, e) for e in handoff.received(resolve_path(p.output_dir), cfg.region, cfg.date)
                  if e["key"] not in listed]
-    cw_rec = aws.fetch_cloudwatch(ctx, cfg.day)
+    from tracker_utils.collect.accounts import monitoring_context
+    cw_ctx, source = monitoring_context(p, cfg.region)     # cloudwatch_account: through the monitoring account
+    cw_rec = aws.fetch_cloudwatch(cw_ctx or ctx, cfg.day, account=source)
     ce_rec = None
     if p.cost_source == "ce":      # one paid request per day, shared by every region (runs may be parallel)
         cache = resolve_path(p.output_dir) / "_cache"

@@ -21,7 +21,7 @@ from tracker_utils import gaps
 from tracker_utils.config import Params, resolve_path, run_dir
 from tracker_utils.io import read_json, write_json
 from tracker_utils.money import cents, dec, money, plain
-from tracker_utils.report.html import badge, box, esc, table, wrap
+from tracker_utils.report.html import render, safe, table, wrap
 from tracker_utils.report.redact import Redactor
 
 ORG_FILE = "organization.json"
@@ -160,29 +160,23 @@ def write_organization(p: Params, members: list[Params], outcomes: list[dict] = 
     tmp.write_text(_page(shared, redacted=p.redact))
     tmp.replace(index)
     from tracker_utils.report.org_chargeback import write_org_chargeback
+    from tracker_utils.report.org_rollup import write_org_rollups
     write_org_chargeback(p, members, doc)
-    return {**doc, "index": index}
+    rollups = write_org_rollups(p, doc)
+    return {**doc, "index": index, "rollups": rollups}
 
 
 def _page(doc: dict, redacted: bool) -> str:
+    """The organization's index, through ``templates/organization.html.j2`` (autoescaped: every value from data)."""
     import pandas as pd
-    head = (f"<h1>Bedrock usage: organization</h1><p>Organization total <b>{cents(dec(doc['organization_total_usd']))}"
-            f"</b> (the consolidated bill) {badge('balanced', 'ok') if doc['balanced'] else badge('not balanced', 'warn')}</p>")
     accts = pd.DataFrame([{"account": a["account"], "name": a["name"], "logs": "configured" if a["logged"] else "none",
                            "reports": a["reports"], "billed": cents(dec(a["billed_cost_usd"])),
                            "logs cost": cents(dec(a["logs_cost_usd"]))} for a in doc["accounts"]]
                          + [{"account": "organization", "name": "", "logs": "", "reports": "",
                              "billed": cents(dec(doc["organization_total_usd"])), "logs cost": ""}])
-    runs = pd.DataFrame([{"account": x["account"], "date": x["date"], "region": x["region"], "status": x["status"],
-                          "report": f"<a href='{esc(x['report'])}'>report</a>" if x["report"] else "",
-                          "billed": cents(dec(x["billed_cost_usd"])) if x["billed_cost_usd"] else ""}
-                         for x in doc["runs"]])
-    notes = "".join(box(esc(s), "warn") for s in doc["statements"])
-    links = " &middot; ".join(f"<a href='{esc(a['account'])}/index.html'>{esc(a['account'])} {esc(a['name'])}</a>"
-                              for a in doc["accounts"] if a["logged"])
-    months = sorted({x["date"][:7] for x in doc["runs"]})
-    links += "".join(f"<br><a href='periods/{esc(m)}/chargeback.csv'>chargeback {esc(m)} (organization)</a>"
-                     for m in months)
-    return wrap(head + notes + f"<p>Each account's reports, roll-ups and chargeback: {links}</p><h2>Accounts</h2>" + table(accts, num=("reports", "billed", "logs cost"), total=True)
-                + "<h2>Reports</h2>" + table(runs, num=("billed",), raw=("report",))
-                + ("<p class='note'>Account ids are aliased.</p>" if redacted else ""))
+    runs = [{**x, "billed": cents(dec(x["billed_cost_usd"])) if x["billed_cost_usd"] else ""} for x in doc["runs"]]
+    body = render("organization.html.j2", total=cents(dec(doc["organization_total_usd"])), balanced=doc["balanced"],
+                  statements=doc["statements"], accounts=[a for a in doc["accounts"] if a["logged"]],
+                  months=sorted({x["date"][:7] for x in doc["runs"]}), runs=runs, redacted=redacted,
+                  accounts_table=safe(table(accts, num=("reports", "billed", "logs cost"), total=True)))
+    return wrap(body)

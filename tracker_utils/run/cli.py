@@ -299,13 +299,13 @@ def athena_command(args, out=None) -> int:
     out = out or sys.stdout
     p = load_params(args.params or None, {"endpoint_url": args.endpoint_url} if args.endpoint_url else None)
     if args.athena_command == "show-ddl":
-        print(athena.create_table_sql(p), file=out)
+        print(";\n\n".join(athena.org_table_sql(p)) if p.accounts else athena.create_table_sql(p), file=out)
         return 0
     if args.athena_command == "show-query":
         print(athena.query_text(None, p.athena_database, p.athena_table, with_comments=True), file=out)
         return 0
     try:
-        ids = athena.create_table(AwsContext.from_params(p, p.regions[0]), p)
+        ids = athena.create_table(athena.athena_context(p, p.regions[0], AwsContext.from_params(p, p.regions[0])), p)
     except AwsAccessError as e:
         print(f"bedrock-tracker: {e}", file=sys.stderr)
         return 2
@@ -342,6 +342,8 @@ def doctor_command(args, out=None) -> int:
                            ("regions", args.regions)) if v}
     p = load_params(args.params or None, o)
     until = dt.date.fromisoformat(args.until) if args.until else None
+    if p.accounts:          # an organization: each member account (its role assumed), then the payer's bill once
+        return _doctor_org(p, args, until, out)
     try:
         report = doctor.check(p, p.regions, check_bill=args.check_bill, until=until, days=max(1, args.days))
     except AwsAccessError as e:
@@ -352,6 +354,17 @@ def doctor_command(args, out=None) -> int:
     print(json.dumps(report, indent=1) if args.json else doctor.format_table(report), file=out)
     if args.write_params and not args.json:
         print(f"wrote {report['wrote_params']}: bedrock-tracker run --params {report['wrote_params']}", file=out)
+    return 0 if report["ok"] else 1
+
+
+def _doctor_org(p, args, until, out) -> int:
+    from tracker_utils.collect import doctor_org
+    if args.write_params:
+        print("bedrock-tracker doctor: --write-params writes the params of one account; an organization's params "
+              "list its accounts (see README, organizations)", file=sys.stderr)
+        return 2
+    report = doctor_org.check_org(p, check_bill=args.check_bill, until=until, days=max(1, args.days))
+    print(json.dumps(report, indent=1) if args.json else doctor_org.format_org_table(report), file=out)
     return 0 if report["ok"] else 1
 
 

@@ -192,6 +192,14 @@ def run(params_file: str = "", overrides: dict | None = None, force: bool = Fals
     log(f"bedrock-tracker: organization of {len(members)} account(s): {', '.join(m.account for m in members)}")
     for bucket, ids in central_buckets(p).items():
         log(f"central bucket {bucket}: accounts {', '.join(ids)} (one listing per account and region)")
+    if p.engine == "athena":      # one table per bucket; a table named over two buckets is refused before any work
+        from tracker_utils.collect.athena import org_tables
+        try:
+            for t in org_tables(p):
+                log(f"athena table {t['params'].athena_database}.{t['params'].athena_table}: accounts "
+                    f"{', '.join(t['accounts'])} (each query filters on its own account)")
+        except ValueError as e:
+            raise ParamError(str(e)) from None
     outcomes, alerts = [], []
     for m in members:
         res = _run_account(m, force, lambda s, a=m.account: log(f"{a} {s}"))

@@ -1,8 +1,10 @@
 -- Bedrock Usage Tracker: Athena table over the model invocation log prefix (run once; see docs/aws.md).
 -- Partition projection: no crawler, no MSCK REPAIR, no ALTER TABLE ADD PARTITION; the partitions are computed from
 -- the key path <prefix>/AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/.
--- Placeholders {database} {table} {location} {regions} {first_hour} are filled by tracker_utils.collect.athena
--- from validated parameters (a DDL statement cannot take execution parameters).
+-- The account is a partition too (enum of the accounts that log into this bucket and prefix): one table over a
+-- central logging bucket serves every member, and each member's query filters on its own account.
+-- Placeholders {database} {table} {location} {accounts} {regions} {first_hour} are filled by
+-- tracker_utils.collect.athena from validated parameters (a DDL statement cannot take execution parameters).
 -- The data/ sidecar objects under each hour folder are read by the SerDe too; daily_usage.sql drops them by "$path".
 CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table} (
   `schematype` string,
@@ -21,7 +23,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table} (
   `output` struct<`outputcontenttype`:string,`outputtokencount`:bigint>,
   `performanceconfig` struct<`latency`:string>
 )
-PARTITIONED BY (`log_region` string, `dt` string)
+PARTITIONED BY (`account` string, `log_region` string, `dt` string)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true', 'case.insensitive' = 'true')
 STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'
@@ -29,6 +31,8 @@ OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
 LOCATION '{location}'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
+  'projection.account.type' = 'enum',
+  'projection.account.values' = '{accounts}',
   'projection.log_region.type' = 'enum',
   'projection.log_region.values' = '{regions}',
   'projection.dt.type' = 'date',
@@ -36,6 +40,6 @@ TBLPROPERTIES (
   'projection.dt.range' = '{first_hour},NOW',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'HOURS',
-  'storage.location.template' = '{location}${log_region}/${dt}/',
+  'storage.location.template' = '{location}${account}/BedrockModelInvocationLogs/${log_region}/${dt}/',
   'has_encrypted_data' = 'false'
 )

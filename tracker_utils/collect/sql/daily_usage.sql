@@ -6,10 +6,12 @@
 -- the data/ sidecar bodies are not records.
 --
 -- User-supplied values are Athena execution parameters (`?`, bound in this order; never pasted into this text):
---    1  log_region        'us-east-1'          partition: the region folder of the log prefix
---    2  first_hour        '2026/11/02/00'      partition: first hour folder read (the day's 00)
---    3  last_hour         '2026/11/03/02'      partition: last hour folder (the day + window_after_hours - 1)
---    4-6  principal_filter  '*' = everyone, else '|'-separated role names, user names or principal ARNs (3 times)
+--    1  account           '111122223333'       partition: the account folder (AWSLogs/<account>/; one table may
+--                                              hold a central bucket's accounts, each query reads its own)
+--    2  log_region        'us-east-1'          partition: the region folder of the log prefix
+--    3  first_hour        '2026/11/02/00'      partition: first hour folder read (the day's 00)
+--    4  last_hour         '2026/11/03/02'      partition: last hour folder (the day + window_after_hours - 1)
+--    5-7  principal_filter  '*' = everyone, else '|'-separated role names, user names or principal ARNs (3 times)
 -- The kit writes three integers into the text, from typed values (never from user text): {day_start_s} and
 -- {day_end_s} (the day, epoch seconds) and {as_of_ms} (the collection time, epoch milliseconds).
 -- Athena allows `?` only in WHERE clauses; the day and "as of" are needed in SELECT to count rather than drop.
@@ -48,7 +50,8 @@ WITH scan AS (
                     AND coalesce(input.cachewriteinputtokencount, input.cachewriteinputtokens, 0) >= 0
                     AND try(from_iso8601_timestamp("timestamp")) IS NOT NULL, false) AS ok
     FROM bedrock_logs.invocations
-    WHERE log_region = ?
+    WHERE account = ?
+      AND log_region = ?
       AND dt >= ?
       AND dt <= ?
       AND "$path" NOT LIKE '%/data/%'
