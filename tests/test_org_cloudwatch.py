@@ -84,6 +84,14 @@ def test_reads_through_the_monitoring_account_equal_the_per_account_reads(aws_en
     lab = config.member_params(p)[2]
     with pytest.raises(Exception, match="777788889999 is not a source account"):
         aws.fetch_cloudwatch(monitoring_context(lab, "us-east-1")[0], day, account=lab.account)
+    # doctor reads as a run reads: through the monitoring account, naming it; the unlinked account is a FAIL row
+    from tracker_utils.collect import doctor
+    rows: list = []
+    shop, lab_ctx = config.member_params(p)[0], aws.AwsContext.from_params(lab, "us-east-1")
+    models = doctor._cloudwatch(aws.AwsContext.from_params(shop, "us-east-1"), rows, shop)
+    doctor._guard(rows, "us-east-1", "cloudwatch", doctor._cloudwatch, lab_ctx, rows, lab)
+    assert models and rows[0].status == "ok" and f"through monitoring account {MONITORING}" in rows[0].detail
+    assert rows[1].status == "fail" and "777788889999 is not a source account" in rows[1].detail
 
 
 @pytest.mark.slow
