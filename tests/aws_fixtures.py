@@ -543,3 +543,24 @@ def run_duckdb(con, athena_sql: str, values: list) -> tuple[list[str], list[list
 
 __all__ = ["CW_LINKED", "EMULATOR", "SERVICE_QUOTAS", "Moto", "put_demo_latency", "aws_demo", "aws_env", "demo_metric_points", "duckdb_athena", "duckdb_sql",
            "patch_moto", "put_metrics", "put_objects", "queue_athena_result", "queue_ce_pages", "run_duckdb", "upload_tree"]
+
+
+def run_org_recording_calls(ov: dict, calls: Path, log=lambda *_: None) -> list:
+    """``runner.run`` of an organization with every AWS call it makes written to ``calls``; the outcomes."""
+    from tracker_utils.collect import aws
+    from tracker_utils.run import runner
+    os.environ[aws.CALL_LOG_ENV] = str(calls)
+    try:
+        return runner.run("", ov, force=True, jobs=1, log=log)
+    finally:
+        os.environ.pop(aws.CALL_LOG_ENV, None)
+
+
+def org_summaries(out: Path, truth: dict):
+    """Each member's (account, date/region, summary) after asserting it equals the organization's ground truth."""
+    from tests.test_pipeline import compare_summary
+    for acct, t in truth["accounts"].items():
+        for key, want in t["runs"].items():
+            got = json.loads((out / acct / key / "summary.json").read_text())
+            assert compare_summary(got, want) == [], (acct, key)
+            yield acct, key, got

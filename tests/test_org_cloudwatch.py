@@ -13,10 +13,9 @@ import os
 
 import pytest
 
-from tests.aws_fixtures import CW_LINKED
+from tests.aws_fixtures import CW_LINKED, org_summaries, run_org_recording_calls
 from tests.test_aws import Recorder
 from tests.test_org_aws import DAY, PAYER, _load_org
-from tests.test_pipeline import compare_summary
 from tracker_utils import config
 
 MONITORING = "555566667777"
@@ -98,7 +97,6 @@ def test_reads_through_the_monitoring_account_equal_the_per_account_reads(aws_en
 def test_org_chain_with_a_monitoring_account_equals_the_ground_truth(aws_env, tmp_path):
     from tracker_utils.collect import aws
     from tracker_utils.demo.org import build_org_demo, org_overrides
-    from tracker_utils.run import runner
     root = tmp_path / "org"
     truth = build_org_demo(root, start=DAY, days=1, per_day=300)
     _load_org(aws_env, root)
@@ -109,20 +107,13 @@ def test_org_chain_with_a_monitoring_account_equals_the_ground_truth(aws_env, tm
           "payer_role_arn": f"arn:aws:iam::{PAYER}:role/BedrockUsageTrackerBill",
           "cloudwatch_account": MONITORING, "cloudwatch_role_arn": MONITORING_ROLE}
     calls = tmp_path / "calls.log"
-    os.environ[aws.CALL_LOG_ENV] = str(calls)
-    try:
-        outcomes = runner.run("", ov, force=True, jobs=1, log=lambda *_: None)
-    finally:
-        os.environ.pop(aws.CALL_LOG_ENV, None)
+    outcomes = run_org_recording_calls(ov, calls)
     assert all(o.status == "complete" for o in outcomes), [(o.account, o.region, o.error) for o in outcomes]
     out = tmp_path / "out"
-    for acct, t in truth["accounts"].items():
-        for key, want in t["runs"].items():
-            got = json.loads((out / acct / key / "summary.json").read_text())
-            assert compare_summary(got, want) == [], (acct, key)      # the CloudWatch figures included
-            region = key.split("/")[1]
-            raw = json.loads((out / acct / key / "data" / "raw" / "cloudwatch" / region / f"{DAY}.json").read_text())
-            assert (raw["monitoring_account"], raw["source_account"]) == (MONITORING, acct)
+    for acct, key, _ in org_summaries(out, truth):       # the CloudWatch figures included
+        region = key.split("/")[1]
+        raw = json.loads((out / acct / key / "data" / "raw" / "cloudwatch" / region / f"{DAY}.json").read_text())
+        assert (raw["monitoring_account"], raw["source_account"]) == (MONITORING, acct)
     ops = [tuple(x.split()) for x in calls.read_text().splitlines() if x.strip()]
     from tests.test_accounts_aws import _policy_actions
     made = {aws.iam_action(*op) for op in ops}
