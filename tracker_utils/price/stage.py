@@ -13,9 +13,10 @@ from tracker_utils.config import RunConfig, resolve_path
 from tracker_utils.io import read_parquet, write_json, write_parquet
 from tracker_utils.money import to_series
 from tracker_utils.price.batch import JOB_COLUMNS, METHOD as BATCH_METHOD, price_jobs
-from tracker_utils.price.book import PriceBook
+from tracker_utils.price.book import TIERS, PriceBook
 from tracker_utils.price.pricer import (CW_TTL_METHOD, Pricer, aggregate_logs_file, bill_models,
                                         cloudwatch_ttl_split, cloudwatch_usage)
+from tracker_utils.price.tiers import CW_TIER_METHOD, cloudwatch_tier_split, tier_quality
 from tracker_utils.schema import COLLECT, PRICE
 
 
@@ -32,7 +33,8 @@ def run(cfg: RunConfig) -> dict:
     write_parquet(price_late, cfg.data(PRICE.LOGS_LATE))
 
     cw = read_parquet(cfg.data(COLLECT.CLOUDWATCH))
-    price_cw = pricer.price_frame(cloudwatch_ttl_split(cloudwatch_usage(cw), logs, late))
+    price_cw = pricer.price_frame(cloudwatch_tier_split(cloudwatch_ttl_split(cloudwatch_usage(cw), logs, late),
+                                                        logs, late))
     write_parquet(price_cw, cfg.data(PRICE.CLOUDWATCH))
 
     bill = bill_models(read_parquet(cfg.data(COLLECT.BILL)), book)
@@ -45,7 +47,7 @@ def run(cfg: RunConfig) -> dict:
     write_parquet(price_batch, cfg.data(PRICE.BATCH))
 
     unpriced = [{"model": u["model"], "model_ids": sorted(u["model_ids"]), "units": sorted(u["units"]),
-                 "tokens": u["tokens"]} for u in sorted(pricer.unpriced.values(), key=lambda u: u["model"])]
+                 "tokens": u["tokens"], "tiers": sorted(u.get("tiers", ()))} for u in sorted(pricer.unpriced.values(), key=lambda u: u["model"])]
     summary = {
         "date": cfg.date, "region": cfg.region,
         "unpriced_models": [u["model"] for u in unpriced],
@@ -61,6 +63,7 @@ def run(cfg: RunConfig) -> dict:
         # provisioned-model ARN -> the model behind it (params/inference_profiles.yaml), "" when unknown
         "provisioned": {m: pricer.resolve(m)["base_model"] if book.resolve(m, cfg.region).base_model else ""
                         for m in sorted(pricer.provisioned)},
+        "service_tiers": {**tier_quality(price_logs, TIERS), "method": CW_TIER_METHOD},
         "cache_write_1h_tokens": {"logs": int(price_logs["cache_write_1h_tokens"].sum()),
                                   "cloudwatch": int(price_cw["cache_write_1h_tokens"].sum())},
     }
