@@ -320,7 +320,7 @@ class _BillLine:
         self.batch_key = None
         rtype = getattr(r, "record_type", "usage") or "usage"       # bills collected before record types: usage
         if rtype in gaps.ADJUSTMENT_KINDS:
-            self._adjustment(rtype)
+            self._adjustment(rtype, unpriced)
         elif not r.matched:
             self._unmatched(unpriced)
         elif r.tier == "provisioned":
@@ -371,12 +371,14 @@ class _BillLine:
         elif diff:
             self.parts.append(("rounding", None, diff, f"{r.usage_type}: {usd(diff)} within the cost tolerance"))
 
-    def _adjustment(self, rtype: str) -> None:
-        """A credit, refund or discount line: a term of the net bill, sized by its cost, on the model it names."""
+    def _adjustment(self, rtype: str, unpriced: list[str]) -> None:
+        """A credit, refund or discount line: a term of the net bill, sized by its cost, on the model it names (a
+        model the book lacks, by its billing name, as :meth:`_unmatched`)."""
         r = self.r
         self.kind, self.tcol, self.tokens = rtype, None, 0
         if not r.matched:
-            self.base = ADJUSTMENTS_MODEL
+            guess = _guess_model(r.billing_name or "", unpriced) if r.recognized else None
+            self.base = guess or ADJUSTMENTS_MODEL
         what = r.usage_type or "no usage type"
         self.note = f"{gaps.kind(rtype).label}: {usd(self.cost)} ({what})"
 

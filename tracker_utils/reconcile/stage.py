@@ -69,6 +69,8 @@ def _data_quality(collect: dict, price: dict) -> dict:
     dq["provisioned_models"] = price.get("provisioned_models", [])
     dq["unmatched_bill_usage_types"] = price.get("unmatched_bill_usage_types", [])
     dq["bill_unplaced_lines"] = collect["bill"].get("unplaced_lines", [])
+    if collect["bill"].get("adjustments_note"):      # a Cost Explorer recording made without the adjustments request
+        dq["bill_adjustments_note"] = collect["bill"]["adjustments_note"]
     return dq
 
 

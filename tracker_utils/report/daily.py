@@ -141,6 +141,8 @@ def _dq_issues(dq: dict) -> list[str]:
         issues.append(f"<b>Batch jobs not listed</b>: {esc(dq['batch']['error'])}")
     if dq.get("unmatched_bill_usage_types"):
         issues.append(f"<b>Bill usage types not in the price book</b>: {', '.join(map(esc, dq['unmatched_bill_usage_types']))}")
+    if dq.get("bill_adjustments_note"):
+        issues.append(f"<b>Credits, refunds and discounts not read</b>: {esc(dq['bill_adjustments_note'])}")
     if dq.get("bill_unplaced_lines"):
         issues.append(f"<b>{len(dq['bill_unplaced_lines'])} bill line(s)</b> could not be placed in a region")
     return issues
