@@ -180,3 +180,15 @@ def test_a_logs_file_written_before_tiers_is_priced_as_standard(tmp_path):
     df.to_parquet(tmp_path / "old.parquet")
     got = aggregate_logs_file(tmp_path / "old.parquet", Attribution([])).set_index("tier")["input_tokens"].to_dict()
     assert got == {"standard": 1, "latency_optimized": 2}
+
+
+def test_an_unknown_tier_reaches_the_summary_and_the_page():
+    from tracker_utils.reconcile.stage import _data_quality
+    from tracker_utils.report.daily import _dq_issues
+    _, priced, _ = _priced([rec("a", serviceTier="reserved"), rec("b", serviceTier="reserved"), rec("c")])
+    price = {"unpriced_models": [ML3], "service_tiers": tier_quality(priced, TIERS)}
+    dq = _data_quality({"data_quality": {}, "bill": {}}, price)
+    assert dq["unknown_service_tiers"] == {"reserved": 2}
+    issues = _dq_issues(dq)
+    assert any("2 records with the service tier &#x27;reserved&#x27;" in i for i in issues), issues
+    assert "unknown_service_tiers" not in _data_quality({"data_quality": {}, "bill": {}}, {"unpriced_models": []})

@@ -141,6 +141,8 @@ def _dq_issues(dq: dict) -> list[str]:
         issues.append(f"<b>Batch jobs not listed</b>: {esc(dq['batch']['error'])}")
     if dq.get("unmatched_bill_usage_types"):
         issues.append(f"<b>Bill usage types not in the price book</b>: {', '.join(map(esc, dq['unmatched_bill_usage_types']))}")
+    for msg in dq.get("unknown_service_tier_messages") or []:
+        issues.append(f"<b>Unknown service tier</b>: {esc(msg)}")
     if dq.get("bill_adjustments_note"):
         issues.append(f"<b>Credits, refunds and discounts not read</b>: {esc(dq['bill_adjustments_note'])}")
     if dq.get("bill_unplaced_lines"):
