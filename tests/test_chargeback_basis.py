@@ -109,7 +109,7 @@ def test_the_daily_headline_names_net_gross_and_the_terms():
     f = daily.headline_figures(d)
     assert (f["billed"], f["gross"], f["adjustments"]) == (NET, GROSS, {"discount": DISCOUNT, "credit": CREDIT})
     html = daily.headline(d)
-    assert "Billed (net)" in html and "gross &lt;$0.01 credit -&lt;$0.01, discount -&lt;$0.01" in html
+    assert "net: gross &lt;$0.01, credit -&lt;$0.01, discount -&lt;$0.01" in html
     plain = {**_summary(adjusted=False), "apps": []}
     plain["totals"].update({"explained_pct": "100.0", "lower_bound": False})
-    assert "Billed (the bill)" in daily.headline(SimpleNamespace(summary=plain, history=[]))
+    assert "net: gross" not in daily.headline(SimpleNamespace(summary=plain, history=[]))

@@ -192,3 +192,32 @@ def test_an_unknown_tier_reaches_the_summary_and_the_page():
     issues = _dq_issues(dq)
     assert any("2 records with the service tier &#x27;reserved&#x27;" in i for i in issues), issues
     assert "unknown_service_tiers" not in _data_quality({"data_quality": {}, "bill": {}}, {"unpriced_models": []})
+
+
+def test_the_demo_latency_optimized_calls_reconcile_at_their_tier(demo_run):
+    """The demo's Nova Pro calls (performanceConfig.latency "optimized") are priced at the book's latency-optimized
+    rate ($0.001 / $0.004 per 1K, AWS pricing page) and their -latency-optimized bill lines agree with them."""
+    import json
+    from tracker_utils.demo.spec import LATENCY_OPTIMIZED
+    out, _, _, truth = demo_run
+    nova = LATENCY_OPTIMIZED["to"]
+    seen = 0
+    for key in truth["runs"]:
+        if not key.endswith("us-east-1"):
+            continue
+        data = out / key / "data"
+        pl = pd.read_parquet(data / "price_logs.parquet")
+        f = pl[pl["base_model"] == nova]
+        assert set(f["tier"]) == {"latency_optimized"}
+        want = (D(int(f["input_tokens"].sum())) * D("0.001") + D(int(f["output_tokens"].sum())) * D("0.004")) / 1000
+        assert sum(f["cost_usd"].map(D)) == want
+        ut = pd.read_parquet(data / "reconcile_usage_types.parquet")
+        lines = ut[(ut["base_model"] == nova) & (ut["record_type"] == "usage")]
+        assert set(lines["usage_type"]) == {"USE1-NovaPro-input-tokens-latency-optimized",
+                                            "USE1-NovaPro-output-tokens-latency-optimized"}
+        assert set(lines["bill_vs_cloudwatch"]) == {"agrees"}
+        s = json.loads((out / key / "summary.json").read_text())
+        m = next(m for m in s["models"] if m["model"] == nova)
+        assert not {g["kind"] for g in m["gaps"]} - {"discount", "failed_calls"}
+        seen += int(f["invocations"].sum())
+    assert seen > 0

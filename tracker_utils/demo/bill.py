@@ -33,7 +33,7 @@ def _metered_tokens(invs: list[Inv], day: str) -> dict[tuple, dict[str, int]]:
         for k in TOKEN_KEYS:
             t = getattr(inv, k)
             if t:
-                acc[(inv.region, inv.base_model, inv.scope, "standard", UNIT_OF[k])][_iam_principal(inv.arn)] += t
+                acc[(inv.region, inv.base_model, inv.scope, inv.tier, UNIT_OF[k])][_iam_principal(inv.arn)] += t
     return acc
 
 
@@ -89,6 +89,7 @@ def _usage_type(region: str, model: str, scope: str, tier: str, unit: str, token
             usage = f"{rc}-{name}-mantle-{FP_UNIT[unit]}-standard"
         else:
             usage = f"{rc}-{name}-{FP_UNIT[unit]}" + ("-batch" if tier == "batch" else "") \
+                    + ("-latency-optimized" if tier == "latency_optimized" else "") \
                     + ("-cross-region-global" if scope == "global" else "")
         qty = Decimal(tokens) / Decimal(1000)
     return service, usage, qty

@@ -37,7 +37,7 @@ def _cost(inv: Inv, book: PriceBook) -> Decimal:
     for k in TOKEN_KEYS:
         t = getattr(inv, k)
         if t:
-            p = book.unit_price(inv.base_model, inv.region, inv.scope, "standard", UNIT_OF[k], inv.day) \
+            p = book.unit_price(inv.base_model, inv.region, inv.scope, inv.tier, UNIT_OF[k], inv.day) \
                 if inv.base_model != UNKNOWN_MODEL else None
             if p is not None:
                 total += Decimal(t) * p / 1000

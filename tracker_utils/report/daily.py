@@ -236,8 +236,8 @@ def headline(d: ReportData) -> str:
     adj = f["adjustments"]
     terms = ", ".join(f"{k} {cents(v, sign=True)}" for k, v in sorted(adj.items()))
     items = [
-        ("Billed (net)" if adj else "Billed (the bill)", cents(f["billed"]),
-         f"gross {cents(f['gross'])} {terms}" if adj else "Cost Explorer, this region and day"),
+        ("Billed (the bill)", cents(f["billed"]),
+         f"net: gross {cents(f['gross'])}, {terms}" if adj else "Cost Explorer, this region and day"),
         ("Cost from logs", cents(f["logs"]), "lower bound: unpriced models" if f["lower_bound"] else "logs x price book"),
         ("Share explained by logs", f"{f['explained_pct']}%" if f["explained_pct"] else "n/a",
          "cost from logs / gross bill" if adj else "cost from logs / billed"),
