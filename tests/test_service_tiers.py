@@ -221,3 +221,22 @@ def test_the_demo_latency_optimized_calls_reconcile_at_their_tier(demo_run):
         assert not {g["kind"] for g in m["gaps"]} - {"discount", "failed_calls"}
         seen += int(f["invocations"].sum())
     assert seen > 0
+
+
+def test_an_hour_no_log_covers_takes_the_bills_one_tier():
+    from tracker_utils.price.tiers import bill_tiers
+    ut = "USW2-Mistral-Large-3-675b-Instruct-"
+    bill = pd.DataFrame([_bill(ut + "input-tokens-flex", 3000, D("0.00075")),
+                         _bill(ut + "output-tokens-flex", 6000, D("0.0045")),
+                         {**_bill(ut + "input-tokens", 0, D("-0.01")), "record_type": "discount"},
+                         {**_bill("USE1-Claude3Haiku-input-tokens", 10, D("0.1")), "base_model": HAIKU},
+                         {**_bill("USE1-Claude3Haiku-input-tokens-latency-optimized", 10, D("0.1")),
+                          "base_model": HAIKU}])
+    assert bill_tiers(bill) == {ML3: "flex"}          # Haiku is billed at two tiers: unknown
+    agg, _, _ = _priced([rec("f1", serviceTier="flex")])            # logs at 10:00 only
+    cw = pd.DataFrame([_cw(10, ML3, 1, 1000, 2000), _cw(12, ML3, 2, 40, 50), _cw(12, HAIKU, 1, 5, 5)])
+    split = cloudwatch_tier_split(cw, agg, unlogged={ML3: "flex"})
+    got = {(r.hour.hour, r.model_id, r.tier): r.invocations for r in split.itertuples()}
+    assert got == {(10, ML3, "flex"): 1, (12, ML3, "flex"): 2, (12, HAIKU, "standard"): 1}
+    plain = cloudwatch_tier_split(cw, agg)
+    assert {(r.hour.hour, r.tier) for r in plain.itertuples() if r.model_id == ML3} == {(10, "flex"), (12, "standard")}

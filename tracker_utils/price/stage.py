@@ -16,7 +16,7 @@ from tracker_utils.price.batch import JOB_COLUMNS, METHOD as BATCH_METHOD, price
 from tracker_utils.price.book import TIERS, PriceBook
 from tracker_utils.price.pricer import (CW_TTL_METHOD, Pricer, aggregate_logs_file, bill_models,
                                         cloudwatch_ttl_split, cloudwatch_usage)
-from tracker_utils.price.tiers import CW_TIER_METHOD, cloudwatch_tier_split, tier_quality
+from tracker_utils.price.tiers import CW_TIER_METHOD, bill_tiers, cloudwatch_tier_split, tier_quality
 from tracker_utils.schema import COLLECT, PRICE
 
 
@@ -32,14 +32,16 @@ def run(cfg: RunConfig) -> dict:
     write_parquet(price_logs, cfg.data(PRICE.LOGS))
     write_parquet(price_late, cfg.data(PRICE.LOGS_LATE))
 
-    cw = read_parquet(cfg.data(COLLECT.CLOUDWATCH))
-    price_cw = pricer.price_frame(cloudwatch_tier_split(cloudwatch_ttl_split(cloudwatch_usage(cw), logs, late),
-                                                        logs, late))
-    write_parquet(price_cw, cfg.data(PRICE.CLOUDWATCH))
-
     bill = bill_models(read_parquet(cfg.data(COLLECT.BILL)), book)
     bill["cost_usd"] = to_series(bill["cost_usd"], bill.index)
     write_parquet(bill, cfg.data(PRICE.BILL))
+
+    cw = read_parquet(cfg.data(COLLECT.CLOUDWATCH))
+    usage = cloudwatch_ttl_split(cloudwatch_usage(cw), logs, late)
+    by_bill = bill_tiers(bill)           # the tier of an hour no log record covers, where the bill says it
+    unlogged = {m: by_bill[b] for m in usage["model_id"].unique() if (b := pricer.resolve(m)["base_model"]) in by_bill}
+    price_cw = pricer.price_frame(cloudwatch_tier_split(usage, logs, late, unlogged=unlogged))
+    write_parquet(price_cw, cfg.data(PRICE.CLOUDWATCH))
 
     jobs_path = cfg.data(COLLECT.BATCH)      # collected before batch jobs were a source: none
     jobs = read_parquet(jobs_path) if jobs_path.exists() else pd.DataFrame(columns=JOB_COLUMNS)

@@ -22,7 +22,9 @@ LATENCY_OPTIMIZED = "optimized"
 SPLIT = ["invocations", *TOKENS, "cache_write_1h_tokens"]
 CW_TIER_METHOD = ("CloudWatch counts usage per model id without its service tier: each hour and model id's "
                   "CloudWatch usage at a tier other than standard (flex, priority, latency-optimized) is what the logs "
-                  "(on time and late) count at that tier, never more than CloudWatch's total; the rest is standard")
+                  "(on time and late) count at that tier, never more than CloudWatch's total; the rest is standard. "
+                  "An hour and model id no log record covers takes its model's tier on the bill when the bill bills "
+                  "that model at one tier only, else standard")
 
 
 def tier_of(latency: str, service_tier: str) -> str:
@@ -38,23 +40,44 @@ def tiers(latency, service_tier) -> list[str]:
     return [tier_of(a or "", b or "") for a, b in zip(latency, service_tier)]
 
 
-def cloudwatch_tier_split(cw_usage: pd.DataFrame, *logs: pd.DataFrame) -> pd.DataFrame:
+RUNTIME_TIERS = ("standard", "flex", "priority", "latency_optimized")     # tiers a runtime call is billed at
+
+
+def bill_tiers(bill: pd.DataFrame) -> dict[str, str]:
+    """Per base model, the one runtime tier its usage lines bill (models billed at several tiers are left out)."""
+    if bill.empty or "tier" not in bill:
+        return {}
+    use = bill[bill["matched"] & bill["tier"].isin(RUNTIME_TIERS) & (bill["endpoint"] == "runtime")]
+    if "record_type" in use:
+        use = use[use["record_type"].fillna("usage") == "usage"]
+    tiers = use.groupby("base_model")["tier"].agg(lambda t: sorted(set(t)))
+    return {b: t[0] for b, t in tiers.items() if len(t) == 1}
+
+
+def cloudwatch_tier_split(cw_usage: pd.DataFrame, *logs: pd.DataFrame, unlogged: dict | None = None) -> pd.DataFrame:
     """``cw_usage`` (one row per hour and model id) with a ``tier`` column: split as :data:`CW_TIER_METHOD` says.
-    Integer arithmetic; every column of an hour and model id still sums to CloudWatch's figure."""
+    Integer arithmetic; every column of an hour and model id still sums to CloudWatch's figure. ``unlogged``: model
+    id -> tier for the hours of a model id no log record covers (its model's one tier on the bill)."""
     df = cw_usage.copy()
     frames = [f for f in logs if not f.empty and "tier" in f]
+    df["tier"] = "standard"
+    if unlogged and not df.empty:
+        seen = set(map(tuple, pd.concat(frames)[["hour", "model_id"]].itertuples(index=False))) if frames else set()
+        df["tier"] = [unlogged.get(m, "standard") if (h, m) not in seen else "standard"
+                      for h, m in zip(df["hour"], df["model_id"])]
     other = pd.concat(frames)[lambda f: ~f["tier"].isin(["standard", "provisioned"])] if frames else None
     if df.empty or other is None or other.empty:
-        df["tier"] = "standard"
         return df
+    pre = list(df["tier"])               # the tier of the rows no log record covers
+    df = df.drop(columns="tier")
     cols = [c for c in SPLIT if c in df and c in other]
     by = other.groupby(["hour", "model_id", "tier"])[cols].sum()
     want: dict = {}
     for (hour, mid, tier), vals in zip(by.index, by.itertuples(index=False, name=None)):
         want.setdefault((hour, mid), []).append((tier, dict(zip(cols, map(int, vals)))))
     rows = []
-    for r in df.to_dict("records"):
-        rest = dict(r, tier="standard")
+    for r, t0 in zip(df.to_dict("records"), pre):
+        rest = dict(r, tier=t0)
         for tier, v in sorted(want.get((r["hour"], r["model_id"]), []), key=lambda x: x[0]):
             part = {**{k: 0 for k in r if k not in ("hour", "model_id")}, "hour": r["hour"], "model_id": r["model_id"],
                     "tier": tier}
