@@ -477,11 +477,15 @@ def aws_demo(aws_env, small_demo, tmp_path_factory):
     ctx = moto.ctx("us-east-1")
     counts["ce_pages"] = 0
     for date in spec.dates:
-        pages = json.loads((root / "costexplorer" / f"{date}.json").read_text())["pages"]
-        queue_ce_pages(moto, pages)
+        recording = json.loads((root / "costexplorer" / f"{date}.json").read_text())
+        pages, adj = recording["pages"], recording["adjustments"]["pages"]
+        queue_ce_pages(moto, pages + adj)          # the usage request's pages, then the adjustments request's
         rec = aws.fetch_cost_explorer(ctx, dt.date.fromisoformat(date), prime)
         assert len(rec["pages"]) == len(pages), (date, len(rec["pages"]), len(pages))
-        counts["ce_pages"] += len(pages)
+        groups = [[g["Keys"] for p in ps for r in p["ResultsByTime"] for g in r["Groups"]]
+                  for ps in (rec["adjustments"]["pages"], adj)]
+        assert groups[0] == groups[1], (date, groups)
+        counts["ce_pages"] += len(pages) + len(adj)
     return {"moto": moto, "root": root, "spec": spec, "truth": truth, "counts": counts}
 
 

@@ -372,15 +372,19 @@ def test_cost_explorer_pages_discovery_and_cache(aws_env, tmp_path, monkeypatch)
     got = aws.fetch_cost_explorer(ctx, day, tmp_path, now=closed_at - dt.timedelta(hours=2))   # day not closed yet
     assert len(got["pages"]) == 3 and not got["closed"]
     assert len(rec.ops("ce", "GetDimensionValues")) == 4                  # 4 values, one per page
-    assert got["request"]["Filter"]["Dimensions"]["Values"] == sorted(services[:3])        # AgentCore is not Bedrock usage
-    assert [bool(c[2].get("NextPageToken")) for c in rec.ops("ce", "GetCostAndUsage")] == [False, True, True]
+    assert got["request"]["Filter"]["And"][0]["Dimensions"]["Values"] == sorted(services[:3])   # AgentCore is not Bedrock usage
+    assert got["request"]["Filter"]["And"][1] == {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Usage"]}}
+    # the usage request's 3 pages, then the adjustments request (RECORD_TYPE x USAGE_TYPE): one page, $0.01 more
+    assert [bool(c[2].get("NextPageToken")) for c in rec.ops("ce", "GetCostAndUsage")] == [False, True, True, False]
+    assert [c[2]["GroupBy"][0]["Key"] for c in rec.ops("ce", "GetCostAndUsage")] == ["SERVICE"] * 3 + ["RECORD_TYPE"]
+    assert got["requests_made"] == 4 + 4
     bill = billsrc.parse_cost_explorer_pages(got["pages"])
     assert len(bill) == 30 and sum(money.dec(c) for c in bill["cost_usd"]) == sum(money.dec(f"0.{i:02d}") for i in range(1, 31))
     n = len(rec.calls)
     again = aws.fetch_cost_explorer(ctx, day, tmp_path)                    # cached before the close: fetched again
-    assert len(rec.calls) == n + 4 + 3 and again["closed"] and not again.get("from_cache")
+    assert len(rec.calls) == n + 4 + 4 and again["closed"] and not again.get("from_cache")
     third = aws.fetch_cost_explorer(ctx, day, tmp_path)                    # cached after the close: free
-    assert len(rec.calls) == n + 7 and third.get("from_cache") and third["pages"] == again["pages"]
+    assert len(rec.calls) == n + 8 and third.get("from_cache") and third["pages"] == again["pages"]
     assert aws.ce_day_closed(day, closed_at) and not aws.ce_day_closed(day, closed_at - dt.timedelta(minutes=2))
 
 

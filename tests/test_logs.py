@@ -39,13 +39,18 @@ def reference(objs, day, as_of=None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
                          inp.get("cacheWriteInputTokenCount", 0), r.get("errorCode", ""),
                          r.get("performanceConfig", {}).get("latency", ""),
                          json.dumps(meta, sort_keys=True, separators=(",", ":")) if meta else "", o.key, i,
-                         o.delivered_at, *reference_ttl(inp, out)))
+                         o.delivered_at, *reference_ttl(inp, out), reference_tier(r.get("serviceTier"))))
     df = logs.frame(rows)
     d0 = pd.Timestamp(day).tz_localize("UTC")
     in_day = (df["timestamp"] >= d0) & (df["timestamp"] < d0 + pd.Timedelta(days=1))
     late = df["delivered_at"] > pd.Timestamp(as_of) if as_of is not None else pd.Series(False, index=df.index)
     return (df[in_day & ~late].reset_index(drop=True), df[in_day & late].reset_index(drop=True),
             int((~in_day).sum()))
+
+
+def reference_tier(v) -> str:
+    """serviceTier as written: a string, or an object's "type"; "" when absent."""
+    return (v.get("type") or "") if isinstance(v, dict) else (v or "")
 
 
 def reference_ttl(inp: dict, out: dict) -> tuple[int, int]:
@@ -358,7 +363,8 @@ def test_parse_object_and_helpers():
     assert rows[0][:4] == ("f3ae32b1-ae22-48f1-ba9c-d8075737f52a", dt.datetime(2026, 4, 20, 0, 17, 33, tzinfo=UTC),
                            "InvokeModelWithResponseStream", PROFILE)
     assert rows[0][7:11] == (6, 167, 0, 225913) and rows[0][14:17] == ("k", 1, t)
-    assert rows[0][17:] == (0, 1)       # cache writes, no TTL detail in the body: assumed 5m
+    assert rows[0][17:19] == (0, 1)     # cache writes, no TTL detail in the body: assumed 5m
+    assert rows[0][19] == ""            # no serviceTier
     assert logs.delivered_at_from_key("x/20260606T070102123Z_ab.json.gz", t) == dt.datetime(
         2026, 6, 6, 7, 1, 2, 123000, tzinfo=UTC)
     assert logs.delivered_at_from_key("x/other.json.gz", t) == t

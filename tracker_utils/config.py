@@ -74,6 +74,7 @@ class Params:
     cost_source: str = "ce"              # ce | cur | none
     cur: str = ""                        # CUR 2.0 export: local path or s3:// URI (cost_source: cur)
     bill_services: str = "all"           # all | first_party (a SERVICE = 'Amazon Bedrock' filter, as the seed used)
+    chargeback_basis: str = "net"        # net | gross: the bill the chargeback allocates
     engine: str = "local"                # local | athena
     endpoint_url: str = ""               # AWS endpoint override (emulator); AWS_ENDPOINT_URL is honoured too
     profile: str = ""                    # AWS named profile
@@ -120,6 +121,7 @@ CHOICES = {
     "cost_source": {"ce", "cur", "none"},
     "engine": {"local", "athena"},
     "bill_services": {"all", "first_party"},
+    "chargeback_basis": {"net", "gross"},
 }
 
 

@@ -43,6 +43,7 @@ FRAME_COLUMNS = logsrc.COLUMNS + ["records"]
 RESULT_COLUMNS = ["is_total", "fate", "hour_s", "operation", "model_id", "principal", "region", "inference_region",
                   "error_code", "latency", "request_metadata", "day_edge", "records", "input_tokens", "output_tokens",
                   "cache_read_tokens", "cache_write_tokens", "delivered_ms", "files"]
+OPTIONAL_COLUMNS = ["service_tier"]
 FATES = ("used", "late", "malformed", "duplicate", "outside_day")
 LITERALS = ("{day_start_s}", "{day_end_s}", "{as_of_ms}")
 TOKEN_COLUMNS = TOKENS
@@ -318,6 +319,8 @@ def _usage_row(r, ix: dict, fate: str) -> dict:
         # the query reads no response bodies: no TTL split, every cache write is priced as 5m (the records of a
         # group with cache writes count as assumed: an upper bound, the query does not count them one by one)
         "cache_write_1h_tokens": 0, "cache_ttl_assumed": _int(r[ix["records"]]) if _int(r[ix["cache_write_tokens"]]) else 0,
+        # optional: a query without the column (written before service tiers were read) names no tier
+        "service_tier": (r[ix["service_tier"]] or "") if "service_tier" in ix else "",
     }
 
 
@@ -360,7 +363,7 @@ def result_to_logs(columns: list[str], rows: list[list], info: dict | None = Non
     missing = [c for c in RESULT_COLUMNS if c not in columns]
     if missing:
         raise AthenaQueryError(f"query result lacks column(s) {missing}")
-    ix = {c: columns.index(c) for c in RESULT_COLUMNS}
+    ix = {c: columns.index(c) for c in RESULT_COLUMNS + OPTIONAL_COLUMNS if c in columns}
     usage, counts, total = [], {**dict.fromkeys(FATES, 0), "other_region": 0}, None
     other_regions: dict[str, int] = {}
     for r in rows:

@@ -286,12 +286,41 @@ def ce_day_closed(day: dt.date, at: dt.datetime) -> bool:
 
 
 def cost_explorer_request(day: dt.date, services: list[str]) -> dict:
-    """The GetCostAndUsage request: one day, DAILY, cost and quantity, by SERVICE and USAGE_TYPE, Bedrock only."""
+    """The GetCostAndUsage request of the usage: one day, DAILY, cost and quantity, by SERVICE and USAGE_TYPE,
+    Bedrock only, RECORD_TYPE Usage only (the gross bill: no credits, refunds, discounts or tax mixed in)."""
     d1 = day + dt.timedelta(days=1)
     return {"TimePeriod": {"Start": day.isoformat(), "End": d1.isoformat()}, "Granularity": "DAILY",
             "Metrics": ["UnblendedCost", "UsageQuantity"],
             "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
-            "Filter": {"Dimensions": {"Key": "SERVICE", "Values": services}}}
+            "Filter": {"And": [{"Dimensions": {"Key": "SERVICE", "Values": services}},
+                               {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Usage"]}}]}}
+
+
+def adjustments_request(day: dt.date, services: list[str]) -> dict:
+    """The GetCostAndUsage request of the bill's adjustments: the same day and services, RECORD_TYPE a credit, refund
+    or discount (every spelling of :data:`bill.RECORD_TYPES`), by RECORD_TYPE and USAGE_TYPE. GroupBy takes at most
+    two dimensions, so the SERVICE is not a group: a first-party usage type still names its model, a Marketplace
+    one does not (its adjustment is the account's)."""
+    from tracker_utils.collect.bill import RECORD_TYPES
+    d1 = day + dt.timedelta(days=1)
+    return {"TimePeriod": {"Start": day.isoformat(), "End": d1.isoformat()}, "Granularity": "DAILY",
+            "Metrics": ["UnblendedCost", "UsageQuantity"],
+            "GroupBy": [{"Type": "DIMENSION", "Key": "RECORD_TYPE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+            "Filter": {"And": [{"Dimensions": {"Key": "SERVICE", "Values": services}},
+                               {"Dimensions": {"Key": "RECORD_TYPE", "Values": sorted(RECORD_TYPES)}}]}}
+
+
+def _all_pages(ce, request: dict) -> list[dict]:
+    pages, token = [], None
+    try:
+        while True:
+            resp = ce.get_cost_and_usage(**request, **({"NextPageToken": token} if token else {}))
+            pages.append(_jsonable(resp))
+            token = resp.get("NextPageToken")
+            if not token:
+                return pages
+    except aws_errors() as e:
+        raise explain(e, "ce", "GetCostAndUsage") from None
 
 
 def bedrock_services(ctx: AwsContext, day: dt.date) -> list[str]:
@@ -326,7 +355,9 @@ def fetch_cost_explorer(ctx: AwsContext, day: dt.date, cache_dir: Path, now: dt.
     Each Cost Explorer request costs $0.01, so raw responses are cached in ``cache_dir/costexplorer/<date>.json``.
     Cache rule: a day is *closed* when it ended more than 48 hours ago; a cached response is reused if it was
     fetched after the day closed, or less than 15 minutes ago (another region's run of the same day). Anything else (no cache, or a cache taken while the day was still open and costs
-    could still move) is fetched again (about 2-3 requests: the SERVICE discovery and the pages).
+    could still move) is fetched again (about 3-4 requests: the SERVICE discovery, the usage pages and the
+    adjustments' pages, see :func:`adjustments_request`). A recording made before adjustments were a request of
+    their own has no ``adjustments``: it is read as before (collect says so in its bill's data quality).
     """
     from tracker_utils.io import read_json, write_json
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -346,23 +377,17 @@ def fetch_cost_explorer(ctx: AwsContext, day: dt.date, cache_dir: Path, now: dt.
     services, discovery_calls = _discover_services(ctx, day)
     request = cost_explorer_request(day, services)
     ce = ctx.client("ce", CE_REGION)
-    pages, token = [], None
-    try:
-        while True:
-            resp = ce.get_cost_and_usage(**request, **({"NextPageToken": token} if token else {}))
-            pages.append(_jsonable(resp))
-            token = resp.get("NextPageToken")
-            if not token:
-                break
-    except aws_errors() as e:
-        raise explain(e, "ce", "GetCostAndUsage") from None
-    rec = {"request": request, "pages": pages, "fetched_at": now.isoformat(timespec="seconds"), "scope": "all",
-           "closed": ce_day_closed(day, now), "requests_made": len(pages) + discovery_calls}
+    pages = _all_pages(ce, request)
+    adj = {"request": adjustments_request(day, services)}
+    adj["pages"] = _all_pages(ce, adj["request"])
+    rec = {"request": request, "pages": pages, "adjustments": adj, "fetched_at": now.isoformat(timespec="seconds"),
+           "scope": "all", "closed": ce_day_closed(day, now),
+           "requests_made": len(pages) + len(adj["pages"]) + discovery_calls}
     write_json(path, rec)
     return rec
 
 
 
-__all__ = ["AwsAccessError", "AwsContext", "EVENT_HOOKS", "bedrock_services", "ce_day_closed",
+__all__ = ["AwsAccessError", "AwsContext", "EVENT_HOOKS", "adjustments_request", "bedrock_services", "ce_day_closed",
            "cost_explorer_request", "explain", "fetch_cloudwatch", "fetch_cost_explorer", "iam_action",
            "merge_metric_data_pages"]

@@ -144,6 +144,23 @@ def parse_cost_explorer_pages(pages: list[dict], service: str = "") -> pd.DataFr
     return _rows_to_frame(acc, "ce")
 
 
+def parse_cost_explorer_recording(rec: dict) -> tuple[pd.DataFrame, bool]:
+    """A single account's recording: the usage pages, and the adjustments' pages (GroupBy [RECORD_TYPE, USAGE_TYPE],
+    see ``aws.adjustments_request``) when the recording has them. Returns (bill lines, adjustments recorded). An
+    adjustment of a first-party usage type is an ``Amazon Bedrock`` line (the request has no SERVICE group)."""
+    usage = parse_cost_explorer_pages(rec.get("pages") or [])
+    adj = rec.get("adjustments")
+    if not isinstance(adj, dict) or adj.get("pages") is None:
+        return usage, False
+    lines = parse_cost_explorer_pages(adj["pages"])
+    if lines.empty:
+        return usage, True
+    lines.loc[(lines["service"] == "") & (lines["shape"] == "first_party"), "service"] = "Amazon Bedrock"
+    lines = lines[lines["record_type"] != "usage"]     # the filter asks for adjustments only
+    df = pd.concat([usage, lines], ignore_index=True) if len(usage) else lines.reset_index(drop=True)
+    return df.astype({"tokens": "int64", "long_context": bool, "recognized": bool}), True
+
+
 def linked_request(service: str, start: str, end: str) -> dict:
     """The GetCostAndUsage request of one Bedrock service on a payer's bill, per member account: GroupBy takes at
     most two dimensions, so [LINKED_ACCOUNT, USAGE_TYPE] with the SERVICE as the filter (one request per service)."""
@@ -338,4 +355,5 @@ def read_cur(paths: list[str | Path], start: str, end: str) -> tuple[pd.DataFram
 
 __all__ = ["ADJUSTMENTS", "BILL_COLUMNS", "CUR_ADJUSTMENT_TYPES", "CUR_KEPT_TYPES", "CUR_PRODUCT_SERVICE",
            "RECORD_TYPES", "empty_bill", "is_bedrock_service", "linked_request", "parse_cost_explorer_pages",
+           "parse_cost_explorer_recording",
            "parse_linked_cost_explorer", "read_cur", "record_type", "split_by_account"]

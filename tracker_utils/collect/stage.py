@@ -256,7 +256,13 @@ def _read_bill(cfg: RunConfig, ce_rec: dict | None) -> tuple[pd.DataFrame, dict]
     if p.cost_source == "ce" and ce_rec is not None:
         write_json(cfg.data_dir / "raw" / "costexplorer" / f"{cfg.date}.json", ce_rec)
         linked = "requests" in ce_rec           # a payer's bill: one request per service, by LINKED_ACCOUNT
-        bill = billsrc.parse_linked_cost_explorer(ce_rec) if linked else billsrc.parse_cost_explorer_pages(ce_rec["pages"])
+        if linked:
+            bill = billsrc.parse_linked_cost_explorer(ce_rec)
+        else:
+            bill, info["adjustments_recorded"] = billsrc.parse_cost_explorer_recording(ce_rec)
+            if not info["adjustments_recorded"]:
+                info["adjustments_note"] = ("the Cost Explorer recording has no adjustments request (made before the "
+                                            "kit asked for credits, refunds and discounts): its lines are read as usage")
         pages = [pg for r in ce_rec["requests"] for pg in r["pages"]] if linked else ce_rec["pages"]
         # a recording made by the kit covers every Bedrock service it discovered ("scope": "all"); a recording
         # from elsewhere is judged by its request's SERVICE filter

@@ -33,7 +33,7 @@ def _metered_tokens(invs: list[Inv], day: str) -> dict[tuple, dict[str, int]]:
         for k in TOKEN_KEYS:
             t = getattr(inv, k)
             if t:
-                acc[(inv.region, inv.base_model, inv.scope, "standard", UNIT_OF[k])][_iam_principal(inv.arn)] += t
+                acc[(inv.region, inv.base_model, inv.scope, inv.tier, UNIT_OF[k])][_iam_principal(inv.arn)] += t
     return acc
 
 
@@ -89,6 +89,7 @@ def _usage_type(region: str, model: str, scope: str, tier: str, unit: str, token
             usage = f"{rc}-{name}-mantle-{FP_UNIT[unit]}-standard"
         else:
             usage = f"{rc}-{name}-{FP_UNIT[unit]}" + ("-batch" if tier == "batch" else "") \
+                    + ("-latency-optimized" if tier == "latency_optimized" else "") \
                     + ("-cross-region-global" if scope == "global" else "")
         qty = Decimal(tokens) / Decimal(1000)
     return service, usage, qty
@@ -128,6 +129,52 @@ def _bill_lines(spec: DemoSpec, invs: list[Inv], book: PriceBook, day: str) -> l
         service, usage, qty = _usage_type(region, model, scope, tier, unit, tokens)
         lines.append((service, usage, qty, cost, truth))
     return _merge_by_usage_type(lines)
+
+
+# --- the bill's adjustments (single-account demo only; the demo organization's bill has none) ---------------------
+EDP_RATE = Decimal("0.03")               # the account's Enterprise Discount Program: 3% of first-party usage
+CREDIT = ("USE1-Claude4.5Sonnet-input-tokens-cross-region-global", Decimal("-0.10"))   # a promotional credit
+ADJUSTMENT_TYPES = {"discount": "EdpDiscount", "credit": "Credit"}    # RECORD_TYPE / line_item_line_item_type
+
+
+def adjustment_day(spec: DemoSpec) -> str:
+    """The day the bill carries the EDP discount and the promotional credit: the second day (the first if one)."""
+    return spec.dates[min(1, len(spec.dates) - 1)]
+
+
+def _adjustment_lines(spec: DemoSpec, day: str, lines: list) -> list[tuple[str, str, Decimal, Decimal, list[dict]]]:
+    """On :func:`adjustment_day`: an EDP discount line (-3%) per first-party usage line of the day, and a credit of
+    $0.10 on one usage type; (service, usage type, 0, cost, [truth]) with the truth's ``record_type``."""
+    if day != adjustment_day(spec):
+        return []
+    out = []
+    for service, usage, _, cost, truths in lines:
+        t0 = truths[0]
+        base = {"region": t0["region"], "model": t0["model"], "scope": t0["scope"], "tier": "adjustment",
+                "unit": t0["unit"], "tokens": 0, "by_principal": {}, "price": Decimal(0)}
+        if service == "Amazon Bedrock" and cost:
+            out.append((service, usage, Decimal(0), -cost * EDP_RATE, [{**base, "record_type": "discount"}]))
+        if usage == CREDIT[0]:
+            out.append((service, usage, Decimal(0), CREDIT[1], [{**base, "record_type": "credit"}]))
+    return out
+
+
+def _adjustment_cur_rows(spec: DemoSpec, bills: dict) -> list[dict]:
+    """The CUR 2.0 rows of the adjustment lines in ``bills``: one per line, no principal, no usage amount."""
+    rows = []
+    for day, lines in bills.items():
+        for service, usage, _, cost, truths in lines:
+            t = truths[0]
+            if not t.get("record_type"):
+                continue
+            rows.append({"line_item_usage_start_date": f"{day}T00:00:00Z", "line_item_usage_end_date": f"{day}T23:59:59Z",
+                         "line_item_product_code": "AmazonBedrock", "product_servicecode": "AmazonBedrock",
+                         "line_item_usage_type": usage, "line_item_operation": "InvokeModelInference",
+                         "line_item_usage_amount": 0.0, "line_item_unblended_cost": float(cost),
+                         "line_item_line_item_type": ADJUSTMENT_TYPES[t["record_type"]],
+                         "product_region_code": t["region"], "bill_billing_entity": "AWS",
+                         "product_product_name": service, "line_item_iam_principal": ""})
+    return rows
 
 
 def _iam_principal(arn: str) -> str:
@@ -170,7 +217,25 @@ def _cur_rows(spec: DemoSpec, bills: dict) -> list[dict]:
     return rows
 
 
-def _ce_pages(day: str, lines, page_size: int = 12) -> dict:
+def _adjustment_pages(day: str, adjustments: list) -> dict:
+    """The adjustments request (the kit's, see ``collect.aws.adjustments_request``) and its one page, grouped by
+    [RECORD_TYPE, USAGE_TYPE] (no page of groups on a day without adjustments: one empty page)."""
+    from tracker_utils.collect.aws import adjustments_request
+    d1 = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+    acc: dict = defaultdict(Decimal)
+    for _, usage, _, cost, truths in adjustments:
+        acc[(ADJUSTMENT_TYPES[truths[0]["record_type"]], usage)] += cost
+    groups = [{"Keys": list(k), "Metrics": {"UnblendedCost": {"Amount": _money(c), "Unit": "USD"},
+                                            "UsageQuantity": {"Amount": "0", "Unit": "N/A"}}}
+              for k, c in sorted(acc.items())]
+    page = {"GroupDefinitions": [{"Type": "DIMENSION", "Key": "RECORD_TYPE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+            "ResultsByTime": [{"TimePeriod": {"Start": day, "End": d1}, "Total": {}, "Groups": groups,
+                               "Estimated": False}], "DimensionValueAttributes": []}
+    services = ["Amazon Bedrock", *sorted(set(MARKETPLACE.values()))]
+    return {"request": adjustments_request(dt.date.fromisoformat(day), services), "pages": [page]}
+
+
+def _ce_pages(day: str, lines, page_size: int = 12, adjustments: list | None = None) -> dict:
     d1 = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
     groups = [{"Keys": [s, u], "Metrics": {"UnblendedCost": {"Amount": _money(c), "Unit": "USD"},
                                             "UsageQuantity": {"Amount": _money(q), "Unit": "N/A"}}}
@@ -190,4 +255,7 @@ def _ce_pages(day: str, lines, page_size: int = 12) -> dict:
                "Filter": {"Or": [{"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Bedrock"]}},
                                  {"Dimensions": {"Key": "SERVICE", "Values": sorted(set(MARKETPLACE.values())),
                                                  "MatchOptions": ["EQUALS"]}}]}}
-    return {"request": request, "pages": pages}
+    out = {"request": request, "pages": pages}
+    if adjustments is not None:          # the single-account demo's recording: the adjustments request too
+        out["adjustments"] = _adjustment_pages(day, adjustments)
+    return out

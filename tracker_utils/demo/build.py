@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from tracker_utils.demo.batch import batch_jobs, write_batch
-from tracker_utils.demo.bill import _bill_lines, _ce_pages, _cur_rows
+from tracker_utils.demo.bill import _adjustment_cur_rows, _adjustment_lines, _bill_lines, _ce_pages, _cur_rows
 from tracker_utils.demo.logs import write_logs
 from tracker_utils.demo.metrics import _cw_pages
 from tracker_utils.demo.operations import quota_pages
@@ -43,14 +43,16 @@ def build_demo(root: str | Path, spec: DemoSpec | None = None, book: PriceBook |
     bills = {}
     for day in spec.dates:
         lines = _bill_lines(spec, invs, book, day)
-        bills[day] = lines
+        adjustments = _adjustment_lines(spec, day, lines)       # an EDP discount and a credit, on one day
+        bills[day] = lines + adjustments
         p = root / "costexplorer" / f"{day}.json"
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(_ce_pages(day, lines), indent=1))
+        p.write_text(json.dumps(_ce_pages(day, lines, adjustments=adjustments), indent=1))
     cur = root / "cur" / "bedrock-export" / "data" / f"BILLING_PERIOD={spec.start[:7]}" / "part-00000.parquet"
     cur.parent.mkdir(parents=True, exist_ok=True)
     import pandas as pd
-    pd.DataFrame(_cur_rows(spec, bills)).to_parquet(cur, index=False)
+    usage_bills = {d: [x for x in lines if not x[4][0].get("record_type")] for d, lines in bills.items()}
+    pd.DataFrame(_cur_rows(spec, usage_bills) + _adjustment_cur_rows(spec, bills)).to_parquet(cur, index=False)
     truth = ground_truth(spec, invs, files, bills, book)
     (root / "ground_truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True))
     (root / "README.md").write_text(

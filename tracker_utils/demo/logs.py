@@ -63,6 +63,8 @@ def _record(inv: Inv, spec: DemoSpec, rng: random.Random, sidecar_uri: str | Non
         body["inferenceRegion"] = inv.inference_region
     if inv.metadata:
         body["requestMetadata"] = inv.metadata
+    if inv.latency:
+        body["performanceConfig"] = {"latency": inv.latency}
     return {**body, **head} if new_order else {**head, **body}
 
 

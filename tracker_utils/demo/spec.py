@@ -28,6 +28,7 @@ BILLING_NAMES = {
     "anthropic.claude-sonnet-4-20250514-v1:0": "Claude4Sonnet",
     "anthropic.claude-haiku-4-5-20251001-v1:0": "Claude4.5Haiku",
     "amazon.nova-lite-v1:0": "NovaLite",
+    "amazon.nova-pro-v1:0": "NovaPro",
     "amazon.titan-embed-text-v2:0": "TitanEmbeddingV2-Text",
     "meta.llama3-3-70b-instruct-v1:0": "Llama3-3-70B",
     "openai.gpt-oss-120b-1:0": "openai.gpt-oss-120b",
@@ -115,6 +116,11 @@ def _apps(region: str, account: str):
     ]
 
 
+# latency-optimized inference (issue 19, a tier the demo exercises): a share of CodeReview's Llama 3.3 calls in
+# us-east-1 (request ids starting with "0" or "1", about 1 in 8) go to Nova Pro with performanceConfig.latency
+# "optimized", billed under USE1-NovaPro-*-tokens-latency-optimized at the book's latency-optimized price
+LATENCY_OPTIMIZED = {"app": "CodeReview", "from": "us.meta.llama3-3-70b-instruct-v1:0", "to": "amazon.nova-pro-v1:0",
+                     "ids": ("0", "1")}
 CACHE_MODELS = ("claude-sonnet-4-5", "claude-sonnet-4-2025", "claude-haiku-4-5", "claude-3-7-sonnet")
 
 
@@ -139,6 +145,12 @@ class Inv:
     late: bool = False
     large: bool = False
     inference_region: str | None = None
+    latency: str | None = None               # performanceConfig.latency ("optimized": the latency-optimized tier)
+
+    @property
+    def tier(self) -> str:
+        """The price book's tier of the call (what the bill bills it at)."""
+        return "latency_optimized" if self.latency == "optimized" else "standard"
 
     @property
     def day(self) -> str:
@@ -150,7 +162,7 @@ class Inv:
 # report's figures can be checked by hand: p90 = 2 x p50, p99 = 4 x p50. Matched on a substring of the model id.
 LATENCY_P50_MS = (("claude-sonnet-4-5", 1200), ("claude-3-7-sonnet", 1500), ("claude-3-haiku", 400),
                   ("claude-haiku-4-5", 600), ("claude-sonnet-4-2025", 1100), ("llama3-3-70b", 900),
-                  ("titan-embed", 50), ("nova-lite", 300), ("opus-5-5", 2000), ("application-inference-profile", 600))
+                  ("titan-embed", 50), ("nova-lite", 300), ("nova-pro", 250), ("opus-5-5", 2000), ("application-inference-profile", 600))
 # Service Quotas names of the demo's models (what follows "... per minute for "); the unknown model has none.
 QUOTA_MODEL_NAMES = {
     "anthropic.claude-sonnet-4-5-20250929-v1:0": "Anthropic Claude Sonnet 4.5 V1",
@@ -161,6 +173,7 @@ QUOTA_MODEL_NAMES = {
     "meta.llama3-3-70b-instruct-v1:0": "Meta Llama 3.3 70B Instruct",
     "amazon.titan-embed-text-v2:0": "Amazon Titan Text Embeddings V2",
     "amazon.nova-lite-v1:0": "Amazon Nova Lite",
+    "amazon.nova-pro-v1:0": "Amazon Nova Pro",
 }
 QUOTA_TPM, QUOTA_RPM = 2_000_000, 2_000     # the account's default quotas (far above the demo's traffic)
 # (region, model id) whose tokens-per-minute quota is set just above its busiest minute: it peaks over 80%

@@ -10,7 +10,7 @@ import datetime as dt
 import random
 import uuid
 
-from tracker_utils.demo.spec import CACHE_MODELS, SERVED_BY, UNKNOWN_MODEL, DemoSpec, Inv, _apps
+from tracker_utils.demo.spec import CACHE_MODELS, LATENCY_OPTIMIZED, SERVED_BY, UNKNOWN_MODEL, DemoSpec, Inv, _apps
 from tracker_utils.apps import UNATTRIBUTED
 from tracker_utils.price.book import PriceBook
 
@@ -113,6 +113,17 @@ def _inject_late_delivery_and_outage(spec: DemoSpec, out: list[Inv]) -> None:
             inv.delivered = None   # logging outage: never delivered
 
 
+def _latency_optimized(out: list[Inv]) -> None:
+    """A share of one application's calls, chosen by request id (no random draw: the rest of the demo is unchanged),
+    sent to the latency-optimized tier of another model (see ``spec.LATENCY_OPTIMIZED``)."""
+    lo = LATENCY_OPTIMIZED
+    for inv in out:
+        if inv.region == "us-east-1" and inv.app == lo["app"] and inv.model_id == lo["from"] \
+                and inv.request_id.startswith(lo["ids"]):
+            inv.model_id = inv.base_model = lo["to"]
+            inv.scope, inv.inference_region, inv.latency = "in_region", None, "optimized"
+
+
 def _mark_large_bodies(out: list[Inv]) -> None:
     """One large request per region and day: its body goes to the data/ sidecar."""
     seen = set()
@@ -140,6 +151,7 @@ def generate(spec: DemoSpec, book: PriceBook) -> list[Inv]:
                 out.append(_invocation(rng, spec, book, region, di, d0, apps, app_w, sessions, weights))
     out.sort(key=lambda x: (x.region, x.ts, x.request_id))
     # injections -------------------------------------------------------------------------------------------
+    _latency_optimized(out)
     _inject_late_delivery_and_outage(spec, out)
     _mark_large_bodies(out)
     return out

@@ -37,7 +37,7 @@ def _cost(inv: Inv, book: PriceBook) -> Decimal:
     for k in TOKEN_KEYS:
         t = getattr(inv, k)
         if t:
-            p = book.unit_price(inv.base_model, inv.region, inv.scope, "standard", UNIT_OF[k], inv.day) \
+            p = book.unit_price(inv.base_model, inv.region, inv.scope, inv.tier, UNIT_OF[k], inv.day) \
                 if inv.base_model != UNKNOWN_MODEL else None
             if p is not None:
                 total += Decimal(t) * p / 1000
@@ -130,6 +130,8 @@ def _batch_line_gaps(m: dict, cost: Decimal, truths: list[dict], region: str, da
 def _bill_line_gaps(m: dict, cost: Decimal, truths: list[dict], region: str, day: str, book: PriceBook,
                     jobs: list = ()) -> None:
     """The gaps one bill line explains: unlogged endpoint, unpriced model or price mismatch (tokens, then cost)."""
+    if truths[0].get("record_type"):          # a credit, refund or discount: a term of the net bill
+        return _gap(m, truths[0]["record_type"], book, cost=cost)
     if truths[0]["tier"] == "batch":
         return _batch_line_gaps(m, cost, truths, region, day, book, list(jobs))
     if truths[0]["tier"] == "provisioned":
@@ -205,9 +207,19 @@ def _totals(models: dict, mine: list[Inv], logs: list[Inv]) -> dict:
         "logs_cost_usd": str(sum((m["logs"]["cost"] for m in models.values()), Decimal(0)).quantize(Q)),
         "cloudwatch_cost_usd": str(sum((m["cloudwatch"]["cost"] for m in models.values()), Decimal(0)).quantize(Q)),
         "billed_cost_usd": str(sum((m["billed"] for m in models.values()), Decimal(0)).quantize(Q)),
+        **_net_gross(models),
         "logs_invocations": len(logs),
         "cloudwatch_invocations": sum(1 for inv in mine if inv.error is None),
     }
+
+
+def _net_gross(models: dict) -> dict:
+    """The net bill, the gross (list-price) bill and its adjustments (credit, refund, discount), exact then rounded."""
+    adj = {k: sum((m["gaps"][k]["cost"] for m in models.values() if k in m["gaps"]), Decimal(0))
+           for k in ("credit", "refund", "discount")}
+    net = sum((m["billed"] for m in models.values()), Decimal(0))
+    return {"net_cost_usd": str(net.quantize(Q)), "gross_cost_usd": str((net - sum(adj.values())).quantize(Q)),
+            "adjustments_usd": {k: str(v.quantize(Q)) for k, v in adj.items()}}
 
 
 def _run_truth(spec: DemoSpec, region: str, day: str, invs: list[Inv], files: dict, bills: dict,

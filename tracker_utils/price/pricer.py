@@ -15,6 +15,7 @@ from tracker_utils.apps import Attribution, principal_parts
 from tracker_utils.schema import TOKENS, TTL_COLUMNS
 from tracker_utils.money import to_series
 from tracker_utils.price.book import PriceBook
+from tracker_utils.price.tiers import tiers
 
 UNITS = {"input_tokens": "input", "output_tokens": "output", "cache_read_tokens": "cache_read",
          "cache_write_tokens": "cache_write_5m"}
@@ -103,8 +104,9 @@ class Pricer:
                 if p is None:
                     ok = False
                     u = self.unpriced.setdefault(row.base_model, {"model": row.base_model, "model_ids": set(),
-                                                                  "units": set(), "tokens": 0})
+                                                                  "units": set(), "tokens": 0, "tiers": set()})
                     u["model_ids"].add(getattr(row, model_ids_col))
+                    u["tiers"].add(row.tier)
                     u["units"].add(unit)
                     u["tokens"] += tokens
                 else:
@@ -121,14 +123,15 @@ class Pricer:
 
 
 PRICING_COLUMNS = ["timestamp", "delivered_at", "model_id", "principal", "operation", "error_code", "latency",
-                   "request_metadata", *SUMS]
-REPEATED = ["model_id", "principal", "operation", "error_code", "latency", "request_metadata"]
+                   "request_metadata", "service_tier", *SUMS]
+REPEATED = ["model_id", "principal", "operation", "error_code", "latency", "request_metadata", "service_tier"]
 
 
 def aggregate_logs_file(path, attribution: Attribution, batch_rows: int = 250_000) -> pd.DataFrame:
     """:func:`aggregate_logs` over a parquet file, a batch of rows at a time: memory does not grow with the day."""
     import pyarrow.parquet as pq
-    pf = pq.ParquetFile(path, read_dictionary=REPEATED)
+    names = pq.read_schema(path).names          # files written before a column existed lack it
+    pf = pq.ParquetFile(path, read_dictionary=[c for c in REPEATED if c in names])
     cols = [c for c in PRICING_COLUMNS + ["records"] if c in pf.schema_arrow.names]
     g = None
     for batch in pf.iter_batches(batch_size=batch_rows, columns=cols):
@@ -166,7 +169,8 @@ def aggregate_logs(logs: pd.DataFrame, attribution: Attribution) -> pd.DataFrame
     return _resolve(_first_level(logs), attribution)
 
 
-RAW_KEYS = ["hour", "model_id", "principal", "request_metadata", "operation", "error_code", "latency", "day_edge"]
+RAW_KEYS = ["hour", "model_id", "principal", "request_metadata", "operation", "error_code", "latency", "service_tier",
+            "day_edge"]
 
 
 def _first_level(logs: pd.DataFrame) -> pd.DataFrame:
@@ -177,7 +181,8 @@ def _first_level(logs: pd.DataFrame) -> pd.DataFrame:
         "day_edge": logs["delivered_at"].dt.floor("D") != logs["timestamp"].dt.floor("D"),
         # one row per record (local reader), or one row per group with its record count (Athena engine)
         "invocations": logs["records"] if "records" in logs else 1,
-        **{c: logs[c] for c in raw if c not in ("hour", "day_edge")},
+        **{c: logs[c] for c in raw if c not in ("hour", "day_edge", "service_tier")},
+        "service_tier": logs["service_tier"] if "service_tier" in logs else "",    # files written before tiers
         **{t: logs[t] if t in logs else 0 for t in SUMS}})     # files written before the TTL split: none
     g = df.groupby(raw, dropna=False, sort=False, observed=True)[["invocations", *SUMS]].sum().reset_index()
     for c in raw:
@@ -201,7 +206,7 @@ def _resolve(g: pd.DataFrame, attribution: Attribution) -> pd.DataFrame:
     g["cost_centre"] = [a.cost_centre for a in apps]
     g["matched"] = [a.matched for a in apps]
     g["status"] = g["error_code"].where(g["error_code"] != "", "ok")
-    g["tier"] = ["latency_optimized" if v == "optimized" else "standard" for v in g["latency"]]
+    g["tier"] = tiers(g["latency"], g["service_tier"] if "service_tier" in g else [""] * len(g))
     final = g.groupby(keys, dropna=False, sort=True)
     out = final[["invocations", *SUMS]].sum().reset_index()
     out["sessions"] = final["session_arn"].nunique().values

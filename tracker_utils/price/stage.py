@@ -13,9 +13,10 @@ from tracker_utils.config import RunConfig, resolve_path
 from tracker_utils.io import read_parquet, write_json, write_parquet
 from tracker_utils.money import to_series
 from tracker_utils.price.batch import JOB_COLUMNS, METHOD as BATCH_METHOD, price_jobs
-from tracker_utils.price.book import PriceBook
+from tracker_utils.price.book import TIERS, PriceBook
 from tracker_utils.price.pricer import (CW_TTL_METHOD, Pricer, aggregate_logs_file, bill_models,
                                         cloudwatch_ttl_split, cloudwatch_usage)
+from tracker_utils.price.tiers import CW_TIER_METHOD, bill_tiers, cloudwatch_tier_split, tier_quality
 from tracker_utils.schema import COLLECT, PRICE
 
 
@@ -31,13 +32,16 @@ def run(cfg: RunConfig) -> dict:
     write_parquet(price_logs, cfg.data(PRICE.LOGS))
     write_parquet(price_late, cfg.data(PRICE.LOGS_LATE))
 
-    cw = read_parquet(cfg.data(COLLECT.CLOUDWATCH))
-    price_cw = pricer.price_frame(cloudwatch_ttl_split(cloudwatch_usage(cw), logs, late))
-    write_parquet(price_cw, cfg.data(PRICE.CLOUDWATCH))
-
     bill = bill_models(read_parquet(cfg.data(COLLECT.BILL)), book)
     bill["cost_usd"] = to_series(bill["cost_usd"], bill.index)
     write_parquet(bill, cfg.data(PRICE.BILL))
+
+    cw = read_parquet(cfg.data(COLLECT.CLOUDWATCH))
+    usage = cloudwatch_ttl_split(cloudwatch_usage(cw), logs, late)
+    by_bill = bill_tiers(bill)           # the tier of an hour no log record covers, where the bill says it
+    unlogged = {m: by_bill[b] for m in usage["model_id"].unique() if (b := pricer.resolve(m)["base_model"]) in by_bill}
+    price_cw = pricer.price_frame(cloudwatch_tier_split(usage, logs, late, unlogged=unlogged))
+    write_parquet(price_cw, cfg.data(PRICE.CLOUDWATCH))
 
     jobs_path = cfg.data(COLLECT.BATCH)      # collected before batch jobs were a source: none
     jobs = read_parquet(jobs_path) if jobs_path.exists() else pd.DataFrame(columns=JOB_COLUMNS)
@@ -45,7 +49,7 @@ def run(cfg: RunConfig) -> dict:
     write_parquet(price_batch, cfg.data(PRICE.BATCH))
 
     unpriced = [{"model": u["model"], "model_ids": sorted(u["model_ids"]), "units": sorted(u["units"]),
-                 "tokens": u["tokens"]} for u in sorted(pricer.unpriced.values(), key=lambda u: u["model"])]
+                 "tokens": u["tokens"], "tiers": sorted(u.get("tiers", ()))} for u in sorted(pricer.unpriced.values(), key=lambda u: u["model"])]
     summary = {
         "date": cfg.date, "region": cfg.region,
         "unpriced_models": [u["model"] for u in unpriced],
@@ -61,6 +65,7 @@ def run(cfg: RunConfig) -> dict:
         # provisioned-model ARN -> the model behind it (params/inference_profiles.yaml), "" when unknown
         "provisioned": {m: pricer.resolve(m)["base_model"] if book.resolve(m, cfg.region).base_model else ""
                         for m in sorted(pricer.provisioned)},
+        "service_tiers": {**tier_quality(price_logs, TIERS), "method": CW_TIER_METHOD},
         "cache_write_1h_tokens": {"logs": int(price_logs["cache_write_1h_tokens"].sum()),
                                   "cloudwatch": int(price_cw["cache_write_1h_tokens"].sum())},
     }

@@ -40,6 +40,8 @@ UNIT_COST = {"input": "cost_input", "output": "cost_output", "cache_read": "cost
 UNIT_COMPARE = {**UNIT_TOKEN, "cache_write_5m": "cache_write_5m_tokens", "cache_write_1h": "cache_write_1h_tokens"}
 
 
+# tiers whose calls are logged and counted by CloudWatch: a bill line of one is compared with the usage of that tier
+LOGGED_TIERS = ("standard", "flex", "priority", "latency_optimized")
 ADJUSTMENTS_MODEL = "(account credits, refunds and discounts)"   # adjustment lines that name no model
 
 
@@ -235,7 +237,7 @@ class Ledger:
             if line.batch_key:
                 billed_keys.add(line.batch_key)
             if line.compared:
-                billed_keys.add((line.base, r.scope, r.unit))
+                billed_keys.add((line.base, r.scope, r.tier, r.unit))
             m = self.model(line.base)
             m["billed"] += line.cost
             m["bill_lines"] += 1
@@ -283,10 +285,10 @@ class Ledger:
         """CloudWatch usage with no bill line at all."""
         scope_limited = bill_info.get("scope") == "first_party"
         bill_missing = bill_info.get("missing") or bill_info.get("source") == "none"
-        for (base, bscope), c in ({} if bill_missing else cw_by).items():
-            name = self.display.get(base, base)
+        for (base, bscope, tier), c in ({} if bill_missing else cw_by).items():
+            name = self.display.get(base, base) + ("" if tier == "standard" else f" ({tier})")
             for unit, ccost in c["cost"].items():
-                if not ccost or (base, bscope, unit) in billed_keys:
+                if not ccost or (base, bscope, tier, unit) in billed_keys:
                     continue
                 if scope_limited:
                     g = self.gap(base, "scope")
@@ -318,7 +320,7 @@ class _BillLine:
         self.batch_key = None
         rtype = getattr(r, "record_type", "usage") or "usage"       # bills collected before record types: usage
         if rtype in gaps.ADJUSTMENT_KINDS:
-            self._adjustment(rtype)
+            self._adjustment(rtype, unpriced)
         elif not r.matched:
             self._unmatched(unpriced)
         elif r.tier == "provisioned":
@@ -326,14 +328,15 @@ class _BillLine:
             self.note = f"{r.usage_type}: {r.quantity} model-unit hours, {usd(self.cost)}"
         elif r.tier == "batch" and r.endpoint == "runtime" and self.tcol and r.unit in ("input", "output"):
             self._batch((batch_by or {}).get((self.base, r.scope)) or {})
-        elif r.tier not in ("standard",) or r.endpoint != "runtime":
+        elif r.tier not in LOGGED_TIERS or r.endpoint != "runtime":
             self.kind = "unlogged_endpoint"
             self.note = (f"{r.usage_type}: {r.tier} tier via {r.endpoint}; such usage has no invocation logs or "
                          "runtime metrics")
         elif self.tcol is None:
             self.kind, self.note = "unexplained", f"{r.usage_type}: not a token usage type"
         else:
-            self._compare(cw_by.get((self.base, r.scope)) or {}, logs_by.get((self.base, r.scope)) or {}, unpriced)
+            k = (self.base, r.scope, r.tier)        # a -flex line against the flex calls, and so on
+            self._compare(cw_by.get(k) or {}, logs_by.get(k) or {}, unpriced)
 
     def _batch(self, b: dict) -> None:
         """A batch line against the manifests of the jobs of the day (same model, scope and unit): what they hold is
@@ -368,12 +371,14 @@ class _BillLine:
         elif diff:
             self.parts.append(("rounding", None, diff, f"{r.usage_type}: {usd(diff)} within the cost tolerance"))
 
-    def _adjustment(self, rtype: str) -> None:
-        """A credit, refund or discount line: a term of the net bill, sized by its cost, on the model it names."""
+    def _adjustment(self, rtype: str, unpriced: list[str]) -> None:
+        """A credit, refund or discount line: a term of the net bill, sized by its cost, on the model it names (a
+        model the book lacks, by its billing name, as :meth:`_unmatched`)."""
         r = self.r
         self.kind, self.tcol, self.tokens = rtype, None, 0
         if not r.matched:
-            self.base = ADJUSTMENTS_MODEL
+            guess = _guess_model(r.billing_name or "", unpriced) if r.recognized else None
+            self.base = guess or ADJUSTMENTS_MODEL
         what = r.usage_type or "no usage type"
         self.note = f"{gaps.kind(rtype).label}: {usd(self.cost)} ({what})"
 
@@ -459,14 +464,15 @@ def _batch_by_scope(batch: pd.DataFrame | None) -> dict:
 
 
 def _by_scope(df: pd.DataFrame) -> dict:
-    """Cost per billing unit and tokens, per (base model, bill scope); provisioned throughput is billed by the hour,
-    so its tokens are not compared with the per-token lines."""
+    """Cost per billing unit and tokens, per (base model, bill scope, tier); provisioned throughput is billed by the
+    hour, so its tokens are not compared with the per-token lines."""
     out = {}
     if not df.empty and "tier" in df:
         df = df[df["tier"] != "provisioned"]
     if not df.empty:
-        for (base, bscope), f in df.assign(bscope=df["scope"].map(bill_scope_of)).groupby(["base_model", "bscope"]):
-            out[(base, bscope)] = {"cost": _cost_by_unit(f), "tokens": _tokens_by_unit(f)}
+        df = df.assign(bscope=df["scope"].map(bill_scope_of), tier=df["tier"] if "tier" in df else "standard")
+        for (base, bscope, tier), f in df.groupby(["base_model", "bscope", "tier"]):
+            out[(base, bscope, tier)] = {"cost": _cost_by_unit(f), "tokens": _tokens_by_unit(f)}
     return out
 
 

@@ -103,7 +103,35 @@ def cost_lines(price_logs: pd.DataFrame, models: dict, batch: pd.DataFrame | Non
     return out, idle
 
 
+ADJUSTMENTS = ("credit", "refund", "discount")      # gaps.ADJUSTMENT_KINDS: the net bill's own terms
+
+
+def gross_models(models: dict) -> dict:
+    """The ledger with each model's bill at list price: its credits, refunds and discounts taken out."""
+    out = {}
+    for base, m in models.items():
+        adj = sum((gap_cost(m, k) for k in ADJUSTMENTS), Decimal(0))
+        out[base] = {**m, "billed": m["billed"] - adj}
+    return out
+
+
 def apps_table(price_logs: pd.DataFrame, models: dict, batch: pd.DataFrame | None = None) -> list[dict]:
+    """:func:`net_apps_table`, and beside each row's share of the (net) bill its ``gross_share_usd``: the same split
+    of the gross bill (credits, refunds and discounts taken out), which adds up exactly to the gross bill."""
+    rows = net_apps_table(price_logs, models, batch)
+    if not any(gap_cost(m, k) for m in models.values() for k in ADJUSTMENTS):
+        return [{**a, "gross_share_usd": a["billed_share_usd"]} for a in rows]
+    gross = {(a["app"], a["team"], a["cost_centre"]): a for a in net_apps_table(price_logs, gross_models(models), batch)}
+    for a in rows:
+        g = gross.pop((a["app"], a["team"], a["cost_centre"]), None)
+        a["gross_share_usd"] = g["billed_share_usd"] if g else money(Decimal(0))
+    for g in gross.values():           # a row with a gross share only (its model's bill fully credited)
+        rows.append({**g, "gross_share_usd": g["billed_share_usd"], "billed_share_usd": money(Decimal(0)),
+                     "share_of_bill_pct": None})
+    return sorted(rows, key=lambda a: a["app"])
+
+
+def net_apps_table(price_logs: pd.DataFrame, models: dict, batch: pd.DataFrame | None = None) -> list[dict]:
     """Per application from the logs, plus its share of the bill.
 
     ``models`` is the exact per-model ledger (from :func:`reconcile`). Each model's billed cost, less what was billed

@@ -69,6 +69,12 @@ def _data_quality(collect: dict, price: dict) -> dict:
     dq["provisioned_models"] = price.get("provisioned_models", [])
     dq["unmatched_bill_usage_types"] = price.get("unmatched_bill_usage_types", [])
     dq["bill_unplaced_lines"] = collect["bill"].get("unplaced_lines", [])
+    tiers = price.get("service_tiers") or {}
+    if tiers.get("unknown_service_tiers"):           # records naming a tier the book does not know: unpriced
+        dq["unknown_service_tiers"] = tiers["unknown_service_tiers"]
+        dq["unknown_service_tier_messages"] = tiers.get("messages", [])
+    if collect["bill"].get("adjustments_note"):      # a Cost Explorer recording made without the adjustments request
+        dq["bill_adjustments_note"] = collect["bill"]["adjustments_note"]
     return dq
 
 

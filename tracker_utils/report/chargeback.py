@@ -25,12 +25,46 @@ SHARE_COLUMNS = ["cost_usd", "billed_share_usd", "unpriced_share_usd", "beyond_l
                  "batch_share_usd", "provisioned_share_usd"]     # the last two: parts of billed_share_usd
 
 
+BASIS_WORDS = {"net": "the net bill (after credits, refunds and discounts)",
+               "gross": "the gross bill (list price, before credits, refunds and discounts)"}
+
+
+def basis(rd: RollupData) -> str:
+    """``chargeback_basis``: which bill the chargeback allocates, ``net`` (the default) or ``gross``."""
+    return getattr(getattr(rd, "params", None), "chargeback_basis", "net") or "net"
+
+
+def _adjusted(s: dict) -> bool:
+    return any(Decimal(v) for v in (s.get("totals", {}).get("adjustments_usd") or {}).values())
+
+
+def _with_basis(s: dict, a: dict, gross: bool) -> dict:
+    """An app row whose ``billed_share_usd`` is its share of the basis bill. A summary written before gross shares
+    existed has none: its net share is its gross share only when the day has no adjustments (else it is named)."""
+    if not gross:
+        return a
+    g = a.get("gross_share_usd")
+    if g is None:
+        if _adjusted(s):
+            raise ValueError(f"{s['date']}/{s['region']}: the summary has credits, refunds or discounts and no gross "
+                             "shares (written before chargeback_basis existed): re-run its reconcile to charge gross")
+        g = a["billed_share_usd"]
+    return {**a, "billed_share_usd": g}
+
+
+def basis_total(rd: RollupData) -> Decimal:
+    """The bill the chargeback allocates: the net bill, or the gross one."""
+    key = "gross_cost_usd" if basis(rd) == "gross" else "billed_cost_usd"
+    return sum((Decimal(s["totals"].get(key) or s["totals"]["billed_cost_usd"]) for s in rd.summaries), Decimal(0))
+
+
 def chargeback_frame(rd: RollupData) -> pd.DataFrame:
-    """Per application over the run: team, cost centre, invocations, tokens, cost from logs, share of the bill.
-    Money columns hold Decimals."""
+    """Per application over the run: team, cost centre, invocations, tokens, cost from logs, share of the bill (of
+    the ``chargeback_basis`` bill, net or gross). Money columns hold Decimals."""
     acc: dict[tuple, dict] = {}
+    gross = basis(rd) == "gross"
     for s in rd.summaries:
-        for a in s.get("apps", []):
+        for a in (_with_basis(s, a, gross) for a in s.get("apps", [])):
             k = (a["app"], a.get("team", ""), a.get("cost_centre", ""))
             x = acc.setdefault(k, {"app": k[0], "team": k[1], "cost_centre": k[2], "matched": True, "invocations": 0,
                                    **{t: 0 for t in TOKENS}, **{c: Decimal(0) for c in SHARE_COLUMNS}, "days": set()})
@@ -71,6 +105,7 @@ def chargeback_table(rd: RollupData) -> str:
            "Share of the bill": Money(sum(df["billed_share_usd"], Decimal(0))),
            "% of bill": f"{sum((v for v in df['share_of_bill_pct'] if v is not None), Decimal(0))}%"
            if t["billed"] else "n/a"}
+    stated = f"<p class='sub'>Allocated: {BASIS_WORDS[basis(rd)]} (chargeback_basis: {basis(rd)}).</p>"
     show_df = pd.concat([show_df, pd.DataFrame([tot])], ignore_index=True)
     hl = [i for i, m in enumerate(df["matched"]) if not m]
     note = ("<p class='sub'>Highlighted rows matched no rule in apps.yaml: each is one IAM role (all its sessions) or "
@@ -78,7 +113,8 @@ def chargeback_table(rd: RollupData) -> str:
             "tokens, not cost. Download: <a href='chargeback.csv'>chargeback.csv</a> &middot; <a href='chargeback.json'>"
             "chargeback.json</a> (exact amounts, 6 decimals). The share of the bill of all applications can differ from "
             "the bill by usage that is never logged (batch, bedrock-mantle) and bill lines of unknown models.</p>")
-    return table(show_df, {"Invocations", "Tokens", "Cost from logs", "Share of the bill", "% of bill"}, hl, total=True) + note
+    return stated + table(show_df, {"Invocations", "Tokens", "Cost from logs", "Share of the bill", "% of bill"}, hl,
+                          total=True) + note
 
 
 PERIOD_COLUMNS = ["period_start", "period_end", "regions", "currency"]
@@ -120,7 +156,9 @@ def write_chargeback(rd: RollupData) -> tuple[Path, Path]:
            "reports_included": [f"{s['date']}/{s['region']}" for s in rd.summaries],
            "reports_missing": [f"{s['date']}/{s['region']}" for s in rd.states if s["status"] != "complete"],
            "billed_usd": money(t["billed"]), "logs_cost_usd": money(t["logs"]),
-           "method": "share of the bill = the application's cost from logs scaled, per model, by billed / logs cost",
+           "basis": basis(rd), "basis_usd": money(basis_total(rd)),
+           "method": "share of the bill = the application's cost from logs scaled, per model, by billed / logs cost; "
+                     f"the bill allocated is {BASIS_WORDS[basis(rd)]}",
            "applications": rows}
     json_path = write_json(out / "chargeback.json", doc)
     return csv_path, json_path

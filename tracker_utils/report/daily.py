@@ -141,6 +141,10 @@ def _dq_issues(dq: dict) -> list[str]:
         issues.append(f"<b>Batch jobs not listed</b>: {esc(dq['batch']['error'])}")
     if dq.get("unmatched_bill_usage_types"):
         issues.append(f"<b>Bill usage types not in the price book</b>: {', '.join(map(esc, dq['unmatched_bill_usage_types']))}")
+    for msg in dq.get("unknown_service_tier_messages") or []:
+        issues.append(f"<b>Unknown service tier</b>: {esc(msg)}")
+    if dq.get("bill_adjustments_note"):
+        issues.append(f"<b>Credits, refunds and discounts not read</b>: {esc(dq['bill_adjustments_note'])}")
     if dq.get("bill_unplaced_lines"):
         issues.append(f"<b>{len(dq['bill_unplaced_lines'])} bill line(s)</b> could not be placed in a region")
     return issues
@@ -215,7 +219,9 @@ def headline_figures(d: ReportData) -> dict:
             "change": (billed - Decimal(prev["totals"]["billed_cost_usd"])) if prev else None,
             "mtd": mtd, "mtd_days": len(month), "day_of_month": day.day, "days_in_month": days_in_month,
             "forecast": forecast, "forecast_range": fc, "unattributed": un, "apps_total": total_share,
-            "logs_invocations": t["logs_invocations"], "cloudwatch_invocations": t["cloudwatch_invocations"]}
+            "logs_invocations": t["logs_invocations"], "cloudwatch_invocations": t["cloudwatch_invocations"],
+            "gross": Decimal(t.get("gross_cost_usd") or t["billed_cost_usd"]),
+            "adjustments": {k: Decimal(v) for k, v in (t.get("adjustments_usd") or {}).items() if Decimal(v)}}
 
 
 def headline(d: ReportData) -> str:
@@ -227,10 +233,14 @@ def headline(d: ReportData) -> str:
         change_sub = (f"{(f['change'] / f['previous'] * 100):+.1f}% vs {cents(f['previous'])}" if f["previous"]
                       else f"vs {cents(f['previous'])}")
     missing = f["day_of_month"] - f["mtd_days"]
+    adj = f["adjustments"]
+    terms = ", ".join(f"{k} {cents(v, sign=True)}" for k, v in sorted(adj.items()))
     items = [
-        ("Billed (the bill)", cents(f["billed"]), "Cost Explorer, this region and day"),
+        ("Billed (the bill)", cents(f["billed"]),
+         f"net: gross {cents(f['gross'])}, {terms}" if adj else "Cost Explorer, this region and day"),
         ("Cost from logs", cents(f["logs"]), "lower bound: unpriced models" if f["lower_bound"] else "logs x price book"),
-        ("Share explained by logs", f"{f['explained_pct']}%" if f["explained_pct"] else "n/a", "cost from logs / billed"),
+        ("Share explained by logs", f"{f['explained_pct']}%" if f["explained_pct"] else "n/a",
+         "cost from logs / gross bill" if adj else "cost from logs / billed"),
         ("Change vs previous day", change, change_sub),
         ("Month to date", cents(f["mtd"]), f"{f['mtd_days']} day{'s' if f['mtd_days'] != 1 else ''} reported"
          + (f", {missing} missing" if missing > 0 else "")),

@@ -46,7 +46,7 @@ def parse_object(key: str, data: bytes, delivered_at: dt.datetime, strict: bool 
     n, found, fproblem, _ = scan._scan(key, data, strict, out.extend)
     problems = found.examples
     rows = [(r[0], EPOCH + dt.timedelta(microseconds=r[1] // 1000), *r[2:7], *r[10:14], *r[7:10], key, r[14],
-             delivered_at, *r[15:17]) for r in out]
+             delivered_at, *r[15:17], r[17]) for r in out]
     return rows, problems, n, fproblem
 
 

@@ -19,12 +19,14 @@ SCHEMA_TYPE = "ModelInvocationLog"
 
 COLUMNS = ["request_id", "timestamp", "operation", "model_id", "principal", "region", "inference_region",
            "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "error_code", "latency",
-           "request_metadata", "file", "line", "delivered_at", *TTL_COLUMNS]
+           "request_metadata", "file", "line", "delivered_at", *TTL_COLUMNS, "service_tier"]
 INT_COLUMNS = [*TOKENS, "line", *TTL_COLUMNS]
 QUARANTINE_COLUMNS = ["kind", "file", "line", "request_id", "reason"]
 # string columns with few distinct values: dictionary-encoded from the parser to the parquet file
 DICT_COLUMNS = ["operation", "model_id", "principal", "region", "inference_region", "error_code", "latency",
-                "request_metadata"]
+                "request_metadata", "service_tier"]
+# the service tier a record names (top-level ``serviceTier``: a string, or an object with ``type``); "" when absent.
+# Any tier-like name is kept as written: the price stage prices the ones the book knows and names the others.
 
 I64_MAX = (1 << 63) - 1
 MAX_TOKENS = 10_000_000           # default max_tokens_per_record: above this a count is implausible, never summed
@@ -32,6 +34,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _US = dt.timedelta(microseconds=1)
 _MIN_US, _MAX_US = -(I64_MAX // 1000), I64_MAX // 1000   # what datetime64[ns] can hold
 _SAFE = re.compile(r"[A-Za-z0-9._:/@+=,-]{1,64}")
+_TIER = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _RID = re.compile(rb'"requestId"\s*:\s*"([A-Za-z0-9._:-]{1,64})"')
 
 
@@ -107,8 +110,8 @@ def _opt_str(v, name: str) -> str:
 
 
 def _record(r, tcache: dict, line: int, max_tokens: int = MAX_TOKENS) -> tuple:
-    """A parsed line to (request_id, ts_ns, the 8 ``DICT_COLUMNS`` values, 4 counts, line, 1h cache writes,
-    TTL assumed (0/1)), or :class:`_Bad`. The one definition of a good record."""
+    """A parsed line to (request_id, ts_ns, the first 8 ``DICT_COLUMNS`` values, 4 counts, line, 1h cache writes,
+    TTL assumed (0/1), service tier), or :class:`_Bad`. The one definition of a good record."""
     if type(r) is not dict:
         raise _Bad("invalid_json", "line is not a JSON object")
     get = r.get
@@ -152,7 +155,25 @@ def _record(r, tcache: dict, line: int, max_tokens: int = MAX_TOKENS) -> tuple:
     if type(cw) is not int or not 0 <= cw <= max_tokens:
         cw = _count(cw, "cacheWriteInputTokenCount", False, max_tokens)
     w1h, assumed = (0, 0) if not cw else _ttl_split(out.get("outputBodyJson"), cw)
-    return (rid, t, op, model_id, *_context(get), it, ot, cr, cw, line, w1h, assumed)
+    return (rid, t, op, model_id, *_context(get), it, ot, cr, cw, line, w1h, assumed,
+            _service_tier(get("serviceTier")))
+
+
+def _service_tier(v) -> str:
+    """``serviceTier`` as a tier name: the string, or the object's ``type`` ("" when absent or null). Anything else,
+    or a value that does not look like a name, is a bad field (never quoted: it could be text)."""
+    if type(v) is dict:
+        v = v.get("type")
+        name = "serviceTier.type"
+    else:
+        name = "serviceTier"
+    if v is None:
+        return ""
+    if type(v) is not str:
+        raise _Bad("bad_field", f"{name} is not a string: {_show(v)}")
+    if v and not _TIER.fullmatch(v):
+        raise _Bad("bad_field", f"{name} is not a tier name: {_show(v)}")
+    return v
 
 
 def _tokens(v) -> int | None:
@@ -273,6 +294,10 @@ class _Perf(msgspec.Struct, gc=False):
     latency: str | None = None
 
 
+class _Tier(msgspec.Struct, gc=False):
+    type: str | None = None
+
+
 class _Envelope(msgspec.Struct, gc=False):
     schemaType: str = SCHEMA_TYPE
     schemaVersion: str = "1.0"
@@ -288,6 +313,7 @@ class _Envelope(msgspec.Struct, gc=False):
     errorCode: str | None = None
     performanceConfig: _Perf | None = None
     requestMetadata: msgspec.Raw = msgspec.Raw(b"")
+    serviceTier: str | _Tier | None = None
 
 
 _decode_envelope = msgspec.json.Decoder(_Envelope).decode
@@ -333,11 +359,18 @@ def _fast_record(raw, tcache: dict, line: int, max_tokens: int = MAX_TOKENS) -> 
             return None
     else:
         meta = ""
+    tier = e.serviceTier
+    if tier is None:
+        tier = ""
+    elif type(tier) is not str:
+        tier = tier.type or ""
+    if tier and not _TIER.fullmatch(tier):
+        return None                      # the exact path gives the reason
     ident, perf = e.identity, e.performanceConfig
     return (e.requestId, t, e.operation, e.modelId,
             (ident.arn or "") if ident is not None else "", e.region or "", e.inferenceRegion or "",
             e.errorCode or "", (perf.latency or "") if perf is not None else "", meta,
-            it, ot, cr, cw, line, w1h, assumed)
+            it, ot, cr, cw, line, w1h, assumed, tier)
 
 
 def _metadata(raw: bytes) -> str | bool:

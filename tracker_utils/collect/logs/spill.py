@@ -75,11 +75,13 @@ def _pack(rows: list) -> dict:
     blob = b"".join(enc)
     batch = {"n": n, "rid": blob, "rid_offsets": offsets.astype(np.int32) if offsets[-1] < (1 << 31) else offsets,
              "key": _hash_ids(blob, offsets), "timestamp": np.array(cols[1], dtype=np.int64)}
-    for name, col in zip(DICT_COLUMNS, cols[2:10]):
+    # a row: id, time, the dictionary columns but the last, the integers, then the service tier (the last one)
+    nd = 1 + len(DICT_COLUMNS)
+    for name, col in zip(DICT_COLUMNS, [*cols[2:nd], cols[-1]]):
         values = list(dict.fromkeys(col))
         index = {v: i for i, v in enumerate(values)}
         batch[name] = (np.fromiter(map(index.__getitem__, col), dtype=np.int32, count=n), values)
-    for name, col in zip(INT_COLUMNS, cols[10:]):
+    for name, col in zip(INT_COLUMNS, cols[nd:-1]):
         batch[name] = np.array(col, dtype=np.int64)
     return batch
 

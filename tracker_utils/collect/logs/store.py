@@ -25,7 +25,7 @@ LATE_FILE = COLLECT.LOGS_LATE
 QUARANTINE_FILE = COLLECT.QUARANTINE
 MANIFEST_FILE = COLLECT.MANIFEST
 OUTPUTS = {"used": USED_FILE, "late": LATE_FILE, "quarantine": QUARANTINE_FILE}
-CACHE_VERSION = 1                 # bump when the parser's output for the same bytes changes
+CACHE_VERSION = 2                 # bump when the parser's output for the same bytes changes
 ROW_GROUP_ROWS = 131072           # rows per parquet row group
 
 
