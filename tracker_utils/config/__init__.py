@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-REPO = Path(__file__).resolve().parents[1]
+from tracker_utils.config.accounts import parse_accounts
+from tracker_utils.config.errors import ParamError
+
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PARAMS = REPO / "params" / "default.yaml"
 
 # Regions where Amazon Bedrock runtime is offered (a typo such as "us-east1" is an error, not an empty run).
@@ -49,10 +51,6 @@ class NoDatesLoader(yaml.SafeLoader):
 NoDatesLoader.yaml_implicit_resolvers = {
     k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-class ParamError(ValueError):
-    """A parameter is wrong. The message names the key and what is expected."""
 
 
 @dataclass
@@ -179,56 +177,6 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     return "" if value is None else str(value)
 
 
-class Account(BaseModel):
-    """One member account of an organization (``accounts:``). Unset keys take the top-level value."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str
-    name: str = ""
-    logs_bucket: str | None = None
-    logs_prefix: str | None = None
-    regions: list[str] | None = None
-    role_arn: str = ""
-    profile: str = ""
-    athena_table: str | None = None     # engine athena: the table over this account's bucket (one per bucket)
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id(cls, v):
-        if not isinstance(v, str) or not re.fullmatch(r"\d{12}", v):
-            raise ValueError(f"{v!r} is not a 12-digit AWS account id (quote it in YAML)")
-        return v
-
-    @model_validator(mode="after")
-    def _one_credential(self):
-        if self.role_arn and self.profile:
-            raise ValueError(f"account {self.id}: role_arn or profile, not both")
-        return self
-
-
-def _accounts(value: Any) -> list[dict]:
-    """``accounts:`` validated: a list of :class:`Account` mappings with distinct ids, as plain dicts."""
-    if value in (None, ""):
-        return []
-    if not isinstance(value, (list, tuple)):
-        raise ParamError(f"accounts: expected a list of accounts ({{id, name, logs_bucket, ...}}), got {value!r}")
-    out = []
-    for i, a in enumerate(value):
-        if not isinstance(a, dict):
-            raise ParamError(f"accounts[{i}]: expected a mapping {{id, name, logs_bucket, ...}}, got {a!r}")
-        try:
-            out.append(Account(**a).model_dump())
-        except ValidationError as e:
-            err = e.errors()[0]
-            where = ".".join(str(x) for x in err.get("loc", ())) or "account"
-            raise ParamError(f"accounts[{i}].{where}: {err['msg']}") from None
-    ids = [a["id"] for a in out]
-    dup = sorted({x for x in ids if ids.count(x) > 1})
-    if dup:
-        raise ParamError(f"accounts: account {dup[0]} is listed twice")
-    return out
-
-
 def member_params(p: Params) -> list[Params]:
     """The Params of each member account: its id, bucket, prefix, regions and credentials over the top-level
     defaults, results under ``<output_dir>/<id>``, the bill read as the payer's (``consolidated_bill``). With no
@@ -353,7 +301,7 @@ def _validated(raw: dict, overrides: dict | None, path: Path) -> Params:
             hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ParamError("unknown parameter " + ", ".join(hints) + f" in {path.name}")
     base = Params()
-    values = {k: (_accounts(v) if k == "accounts" else _coerce(k, v, getattr(base, k))) for k, v in raw.items()}
+    values = {k: (parse_accounts(v) if k == "accounts" else _coerce(k, v, getattr(base, k))) for k, v in raw.items()}
     p = Params(**{**base.to_dict(), **values})
     validate(p)
     VALIDATIONS += 1
