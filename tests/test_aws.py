@@ -678,6 +678,7 @@ INDIRECT = {
     "pricing:GetProducts": "bedrock-tracker prices refresh (tracker_utils/price_refresh.py)",
     # moto has no GetInferenceProfile: tracker_utils/profiles.py calls both, proven with Stubber in test_profiles.py
     "bedrock:GetInferenceProfile": "application profiles missing from params/inference_profiles.yaml",
+    "bedrock:GetProvisionedModelThroughput": "provisioned models missing from params/inference_profiles.yaml",
     "bedrock:ListTagsForResource": "the tags of those application profiles (attribution)",
 }
 

@@ -5,6 +5,10 @@ An application profile's ARN says nothing about the model behind it. ``GetInfere
 models it routes to (one per region it can serve from); the cache records the model as a profile id the price book
 understands: the bare model id for one region, the geography's prefix (``us.``, ``eu.``, ``apac.``, ...) when every
 region is in one geography, ``global.`` otherwise. Tags (``ListTagsForResource``) feed application attribution.
+
+A provisioned-model ARN (provisioned throughput) is resolved the same way through
+``bedrock:GetProvisionedModelThroughput``: ``source`` is the foundation model it serves (``foundationModelArn``), and
+the entry keeps its model units. Its tokens are not priced per token; the bill's model-unit hours are.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 import yaml
 
 APP_PROFILE = ":application-inference-profile/"
+PROVISIONED = ":provisioned-model/"
 GEOGRAPHY = (("us-gov-", "us-gov"), ("us-", "us"), ("ca-", "ca"), ("eu-", "eu"), ("ap-northeast-1", "jp"),
              ("ap-northeast-3", "jp"), ("ap-southeast-2", "au"), ("ap-southeast-4", "au"), ("ap-", "apac"))
 
@@ -53,14 +58,34 @@ def fetch(client, arn: str) -> dict:
     return entry
 
 
+def fetch_provisioned(client, arn: str) -> dict:
+    """One cache entry from GetProvisionedModelThroughput (+ ListTagsForResource). ``source`` is the foundation
+    model behind it; a custom model's provisioned throughput names its custom model ARN as ``model``."""
+    p = client.get_provisioned_model_throughput(provisionedModelId=arn)
+    foundation = p.get("foundationModelArn") or ""
+    if not foundation:
+        raise ValueError(f"{arn}: GetProvisionedModelThroughput names no foundation model")
+    entry = {"name": p.get("provisionedModelName", ""), "source": foundation.rsplit("/", 1)[-1],
+             "fetched_from": "bedrock:GetProvisionedModelThroughput"}
+    if p.get("modelArn") and p["modelArn"] != foundation:
+        entry["model"] = p["modelArn"]
+    if p.get("modelUnits") is not None:
+        entry["model_units"] = int(p["modelUnits"])
+    tags = client.list_tags_for_resource(resourceARN=arn).get("tags", [])
+    if tags:
+        entry["tags"] = {t["key"]: t["value"] for t in tags}
+    return entry
+
+
 def resolve_missing(model_ids, cache_file: Path, client) -> dict[str, dict]:
-    """Fetch the application profiles in ``model_ids`` the cache lacks and add them to the cache file."""
+    """Fetch the application profiles and provisioned models in ``model_ids`` the cache lacks and add them to the
+    cache file."""
     cache_file = Path(cache_file)
     data = (yaml.safe_load(cache_file.read_text()) or {}) if cache_file.exists() else {}
     profiles = data.setdefault("profiles", {}) or {}
     data["profiles"] = profiles
-    missing = sorted({m for m in model_ids if APP_PROFILE in m and m not in profiles})
-    added = {arn: fetch(client, arn) for arn in missing}
+    missing = sorted({m for m in model_ids if (APP_PROFILE in m or PROVISIONED in m) and m not in profiles})
+    added = {arn: (fetch_provisioned if PROVISIONED in arn else fetch)(client, arn) for arn in missing}
     if added:
         profiles.update(added)
         tmp = cache_file.with_suffix(".yaml.tmp")

@@ -93,7 +93,8 @@ def _arrivals(previous: dict | None, res) -> dict | None:
 
 
 def _resolve_profiles(cfg: RunConfig, ctx, res) -> dict:
-    """Application inference profiles seen in the logs and missing from the cache: GetInferenceProfile, cached."""
+    """Application inference profiles and provisioned models seen in the logs and missing from the cache:
+    GetInferenceProfile or GetProvisionedModelThroughput, cached."""
     from tracker_utils.collect import profiles
     ids = set(res.used["model_id"].astype(str).unique()) | set(res.late["model_id"].astype(str).unique())
     cache = resolve_path(cfg.params.prices_dir) / "inference_profiles.yaml"
