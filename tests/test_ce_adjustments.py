@@ -67,10 +67,14 @@ def test_an_old_recording_is_read_as_before_and_says_so():
 
 @pytest.mark.slow
 def test_fetch_makes_the_usage_and_the_adjustments_requests(aws_env, tmp_path):
-    moto = aws_env
-    queue_ce_pages(moto, USAGE + ADJ, forget=True)
+    # an account of its own: forgetting the answers of the demo's account would take the session's demo bill away
+    # from every later test that reads it (moto keeps an answer per request for the server's life)
+    moto, own = aws_env, "999900003333"
+    queue_ce_pages(moto, USAGE + ADJ, own, forget=True)
     closed = dt.datetime.combine(DAY + dt.timedelta(days=4), dt.time(0), tzinfo=dt.timezone.utc)
-    rec = aws.fetch_cost_explorer(moto.ctx(), DAY, tmp_path, now=closed)
+    ctx = moto.ctx(role_arn=f"arn:aws:iam::{own}:role/BedrockUsageTracker")
+    assert ctx.client("sts").get_caller_identity()["Account"] == own
+    rec = aws.fetch_cost_explorer(ctx, DAY, tmp_path, now=closed)
     assert rec["request"]["Filter"]["And"][1] == {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Usage"]}}
     adj_req = rec["adjustments"]["request"]
     assert [g["Key"] for g in adj_req["GroupBy"]] == ["RECORD_TYPE", "USAGE_TYPE"]
@@ -80,7 +84,7 @@ def test_fetch_makes_the_usage_and_the_adjustments_requests(aws_env, tmp_path):
     df, recorded = parse_cost_explorer_recording(rec)
     assert recorded and sum(D(c) for c in df["cost_usd"]) == D("3.295")
     # the recording is cached: a second fetch after the close is free and the same
-    again = aws.fetch_cost_explorer(moto.ctx(), DAY, tmp_path, now=closed)
+    again = aws.fetch_cost_explorer(ctx, DAY, tmp_path, now=closed)
     assert again.get("from_cache") and again["adjustments"]["pages"] == rec["adjustments"]["pages"]
 
 
