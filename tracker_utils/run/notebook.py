@@ -238,13 +238,16 @@ def prewarm(kernel_name: str, cwd):
 
     def work():
         try:
+            # the kernel first: it boots and imports on the other core while this process imports papermill and
+            # builds the exporter (with --jobs 1 the runner's own thread is importing papermill at the same time,
+            # and an import waits for the other's lock: started after it, the kernel began a second too late)
+            if chain.km is None:
+                chain._start()
+            msg_id = chain.kc.execute(PRELOAD, silent=True, store_history=False)
             import papermill  # noqa: F401
             _register_engine()
             _exporter(True)
-            if chain.km is None:
-                chain._start()
-            reply = chain.kc.execute_interactive(PRELOAD, silent=True, store_history=False,
-                                                 timeout=chain.startup_timeout, output_hook=lambda msg: None)
+            reply = _reply(chain.kc, msg_id, chain.startup_timeout)
             if reply["content"].get("status") != "ok":
                 log.warning("kernel preload failed: %s: %s", reply["content"].get("ename"),
                                reply["content"].get("evalue"))
@@ -256,6 +259,20 @@ def prewarm(kernel_name: str, cwd):
     chain.warming = t
     t.start()
     return t
+
+
+def _reply(kc, msg_id: str, timeout: float) -> dict:
+    """The shell reply to ``msg_id``, after its output (none: it ran silent) is drained up to the kernel's idle."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                and msg["content"].get("execution_state") == "idle"):
+            return reply
 
 
 def _quiet_shutdown(km, kc) -> None:
