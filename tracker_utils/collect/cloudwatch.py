@@ -25,6 +25,14 @@ WANTED = set(USAGE_METRICS) | set(DELIVERY_METRICS) | set(CANONICAL)
 COLUMNS = ["hour", "model_id", "metric", "value"]
 
 
+def _query(qid: str, metric: str, dims: list, period: int, stat: str, account: str = "") -> dict:
+    """One GetMetricData query of ``AWS/Bedrock``; ``account`` names the source account when read through a
+    monitoring account (``MetricDataQuery.AccountId``)."""
+    return {"Id": qid, "ReturnData": True, "MetricStat": {"Metric": {
+        "Namespace": "AWS/Bedrock", "MetricName": metric, "Dimensions": dims}, "Period": period, "Stat": stat},
+        **({"AccountId": account} if account else {})}
+
+
 def metric_queries(list_metrics_pages: list[dict], account: str = "") -> list[dict]:
     """GetMetricData queries (hourly Sum) for every usage and delivery metric ListMetrics discovered. ``account``:
     read through a monitoring account (cross-account observability), each query names the source account
@@ -41,10 +49,7 @@ def metric_queries(list_metrics_pages: list[dict], account: str = "") -> list[di
             if key in seen:
                 continue
             seen.add(key)
-            queries.append({"Id": f"m{len(queries)}", "ReturnData": True,
-                            "MetricStat": {"Metric": {"Namespace": "AWS/Bedrock", "MetricName": m["MetricName"],
-                                                      "Dimensions": dims}, "Period": 3600, "Stat": "Sum"},
-                            **({"AccountId": account} if account else {})})
+            queries.append(_query(f"m{len(queries)}", m["MetricName"], dims, 3600, "Sum", account))
     return queries
 
 
@@ -100,9 +105,7 @@ def operations_queries(list_metrics_pages: list[dict], account: str = "") -> lis
     seen, queries = set(), []
 
     def add(metric, dims, period, stat):
-        queries.append({"Id": f"o{len(queries)}", "ReturnData": True, "MetricStat": {"Metric": {
-            "Namespace": "AWS/Bedrock", "MetricName": metric, "Dimensions": dims}, "Period": period, "Stat": stat},
-            **({"AccountId": account} if account else {})})
+        queries.append(_query(f"o{len(queries)}", metric, dims, period, stat, account))
     for page in list_metrics_pages:
         for m in page.get("Metrics", []):
             dims = m.get("Dimensions") or []

@@ -60,12 +60,13 @@ def cloudwatch_tier_split(cw_usage: pd.DataFrame, *logs: pd.DataFrame, unlogged:
     id -> tier for the hours of a model id no log record covers (its model's one tier on the bill)."""
     df = cw_usage.copy()
     frames = [f for f in logs if not f.empty and "tier" in f]
+    logged = pd.concat(frames) if frames else None
     df["tier"] = "standard"
     if unlogged and not df.empty:
-        seen = set(map(tuple, pd.concat(frames)[["hour", "model_id"]].itertuples(index=False))) if frames else set()
+        seen = set(map(tuple, logged[["hour", "model_id"]].itertuples(index=False))) if frames else set()
         df["tier"] = [unlogged.get(m, "standard") if (h, m) not in seen else "standard"
                       for h, m in zip(df["hour"], df["model_id"])]
-    other = pd.concat(frames)[lambda f: ~f["tier"].isin(["standard", "provisioned"])] if frames else None
+    other = logged[~logged["tier"].isin(["standard", "provisioned"])] if frames else None
     if df.empty or other is None or other.empty:
         return df
     pre = list(df["tier"])               # the tier of the rows no log record covers
