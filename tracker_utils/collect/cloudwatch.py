@@ -25,7 +25,7 @@ WANTED = set(USAGE_METRICS) | set(DELIVERY_METRICS) | set(CANONICAL)
 COLUMNS = ["hour", "model_id", "metric", "value"]
 
 
-def _query(qid: str, metric: str, dims: list, period: int, stat: str, account: str = "") -> dict:
+def metric_query(qid: str, metric: str, dims: list, period: int, stat: str, account: str = "") -> dict:
     """One GetMetricData query of ``AWS/Bedrock``; ``account`` names the source account when read through a
     monitoring account (``MetricDataQuery.AccountId``)."""
     return {"Id": qid, "ReturnData": True, "MetricStat": {"Metric": {
@@ -49,7 +49,7 @@ def metric_queries(list_metrics_pages: list[dict], account: str = "") -> list[di
             if key in seen:
                 continue
             seen.add(key)
-            queries.append(_query(f"m{len(queries)}", m["MetricName"], dims, 3600, "Sum", account))
+            queries.append(metric_query(f"m{len(queries)}", m["MetricName"], dims, 3600, "Sum", account))
     return queries
 
 
@@ -105,7 +105,7 @@ def operations_queries(list_metrics_pages: list[dict], account: str = "") -> lis
     seen, queries = set(), []
 
     def add(metric, dims, period, stat):
-        queries.append(_query(f"o{len(queries)}", metric, dims, period, stat, account))
+        queries.append(metric_query(f"o{len(queries)}", metric, dims, period, stat, account))
     for page in list_metrics_pages:
         for m in page.get("Metrics", []):
             dims = m.get("Dimensions") or []

@@ -33,7 +33,7 @@ from pathlib import Path
 from tracker_utils.collect import logconfig
 from tracker_utils.collect import logs as logsrc
 from tracker_utils.collect.aws import CE_REGION, AwsAccessError, AwsContext, aws_errors, explain
-from tracker_utils.collect.cloudwatch import DELIVERY_METRICS
+from tracker_utils.collect.cloudwatch import DELIVERY_METRICS, metric_query
 from tracker_utils.text import count
 
 DAYS = 3                 # days of log objects looked for, ending today (UTC)
@@ -237,11 +237,8 @@ def _cloudwatch(ctx: AwsContext, rows: list[Row], params=None) -> None:
         return
     try:
         t1 = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
-        cw.get_metric_data(StartTime=t1 - dt.timedelta(hours=1), EndTime=t1, MetricDataQueries=[{
-            "Id": "doctor", "ReturnData": True, "MetricStat": {"Metric": {"Namespace": "AWS/Bedrock",
-                                                                          "MetricName": "Invocations"},
-                                                               "Period": 3600, "Stat": "Sum"},
-            **({"AccountId": source} if source else {})}])
+        cw.get_metric_data(StartTime=t1 - dt.timedelta(hours=1), EndTime=t1,
+                           MetricDataQueries=[metric_query("doctor", "Invocations", [], 3600, "Sum", source)])
     except aws_errors() as e:
         rows.append(Row(ctx.region, "cloudwatch", "fail", str(explain(e, "cloudwatch", "GetMetricData"))))
         return
